@@ -1,0 +1,98 @@
+/**
+ * The one error type that reaches Matrix clients.
+ *
+ * @module
+ */
+
+/**
+ * Matrix `errcode`s the kit produces. Any other string is allowed for custom hooks.
+ */
+export type MatrixErrcode =
+  | "M_BAD_JSON"
+  | "M_CANNOT_OVERWRITE_MEDIA"
+  | "M_FORBIDDEN"
+  | "M_INVALID_PARAM"
+  | "M_LIMIT_EXCEEDED"
+  | "M_MISSING_PARAM"
+  | "M_MISSING_TOKEN"
+  | "M_NOT_FOUND"
+  | "M_NOT_JSON"
+  | "M_NOT_YET_UPLOADED"
+  | "M_TOO_LARGE"
+  | "M_UNKNOWN"
+  | "M_UNKNOWN_TOKEN"
+  | "M_UNRECOGNIZED"
+  | "M_UNSUPPORTED"
+  | (string & {});
+
+const DEFAULT_STATUS: Record<string, number> = {
+  M_BAD_JSON: 400,
+  M_CANNOT_OVERWRITE_MEDIA: 409,
+  M_FORBIDDEN: 403,
+  M_INVALID_PARAM: 400,
+  M_LIMIT_EXCEEDED: 429,
+  M_MISSING_PARAM: 400,
+  M_MISSING_TOKEN: 401,
+  M_NOT_FOUND: 404,
+  M_NOT_JSON: 400,
+  M_NOT_YET_UPLOADED: 504,
+  M_TOO_LARGE: 413,
+  M_UNKNOWN: 500,
+  M_UNKNOWN_TOKEN: 401,
+  M_UNRECOGNIZED: 404,
+  M_UNSUPPORTED: 400,
+};
+
+/** Options of {@link MediaError}. */
+export interface MediaErrorOptions {
+  /** HTTP status. @defaultValue the usual status of the errcode (500 for unknown ones) */
+  status?: number;
+  /** The underlying error, kept for logs and never sent to clients. */
+  cause?: unknown;
+  /** For `M_LIMIT_EXCEEDED`: how long the client should wait, sent as `retry_after_ms` and `Retry-After`. */
+  retryAfterMs?: number;
+}
+
+/**
+ * An error with a Matrix `errcode`, an HTTP status and a message safe to show a client.
+ *
+ * @example
+ * ```ts
+ * throw new MediaError("M_NOT_FOUND", "Media not found");
+ * throw new MediaError("M_TOO_LARGE", "Upload exceeds limits.maxUploadBytes (50 MiB)");
+ * ```
+ */
+export class MediaError extends Error {
+  /** The Matrix errcode, e.g. `M_NOT_FOUND`. */
+  readonly errcode: MatrixErrcode;
+  /** The HTTP status the error maps to. */
+  readonly status: number;
+  /** For rate limits: milliseconds until a retry may succeed. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(errcode: MatrixErrcode, message: string, options: MediaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "MediaError";
+    this.errcode = errcode;
+    this.status = options.status ?? DEFAULT_STATUS[errcode] ?? 500;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  /** The Matrix error body: `{ errcode, error }` (plus `retry_after_ms` for rate limits). */
+  toJSON(): { errcode: string; error: string; retry_after_ms?: number } {
+    return this.retryAfterMs === undefined
+      ? { errcode: this.errcode, error: this.message }
+      : { errcode: this.errcode, error: this.message, retry_after_ms: this.retryAfterMs };
+  }
+
+  /** True when `value` is a {@link MediaError}, also across duplicated copies of the package. */
+  static is(value: unknown): value is MediaError {
+    return (
+      value instanceof MediaError ||
+      (value instanceof Error &&
+        value.name === "MediaError" &&
+        typeof (value as { errcode?: unknown }).errcode === "string" &&
+        typeof (value as { status?: unknown }).status === "number")
+    );
+  }
+}
