@@ -50,11 +50,13 @@ export interface DatastoreGetResult {
 export interface DatastoreEntry {
   key: string;
   size: number;
+  /** When the blob was written, where the store knows it (used to rebuild LRU order). */
+  lastModified?: Date;
 }
 
 /**
  * A store of immutable blobs by key. Implementations: `fsDatastore`, `s3Datastore`,
- * `cachedDatastore`, `routeByKind`. Run `describeDatastore()` from
+ * `cachedDatastore` (`routeByKind` chooses among datastores per media kind). Run `describeDatastore()` from
  * `matrix-media-kit/testing` against your own.
  */
 export interface Datastore {
