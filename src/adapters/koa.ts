@@ -1,0 +1,34 @@
+/**
+ * Koa adapter: `mediaMiddleware(repo, options)` mounts the Matrix media API.
+ *
+ * @module
+ */
+import type { Middleware } from "koa";
+import { createMediaHandler, type MediaHandlerOptions } from "../http/handler.js";
+import type { MediaRepository } from "../repository/types.js";
+
+/**
+ * A Koa middleware serving every Matrix media route on the raw `ctx.req`/`ctx.res`
+ * (Koa's response handling is bypassed for them); other requests go to `next()`. Use it
+ * before any body parser: uploads stream from the request.
+ *
+ * @example
+ * ```ts
+ * import Koa from "koa";
+ * import { mediaMiddleware } from "matrix-media-kit/koa";
+ *
+ * const app = new Koa();
+ * app.use(mediaMiddleware(repo, { authenticate: async (req, { accessToken }) => users.get(accessToken) }));
+ * app.listen(8008);
+ * ```
+ */
+export function mediaMiddleware(repo: MediaRepository, options: MediaHandlerOptions): Middleware {
+  const handle = createMediaHandler(repo, options);
+  return async (ctx, next) => {
+    // Koa must not write its own response once the handler owns ctx.res.
+    ctx.respond = false;
+    if (await handle(ctx.req, ctx.res)) return;
+    ctx.respond = true;
+    await next();
+  };
+}

@@ -1,0 +1,150 @@
+// Response headers that keep user content from becoming XSS, and byte-range parsing.
+
+/**
+ * Content types a browser may render inline (Matrix spec v1.12, "Serving inline content").
+ * Everything else is served as an attachment.
+ */
+export const INLINE_CONTENT_TYPES: ReadonlySet<string> = new Set([
+  "text/css",
+  "text/plain",
+  "text/csv",
+  "application/json",
+  "application/ld+json",
+  "image/jpeg",
+  "image/gif",
+  "image/png",
+  "image/apng",
+  "image/webp",
+  "image/avif",
+  "video/mp4",
+  "video/webm",
+  "video/ogg",
+  "video/quicktime",
+  "audio/mp4",
+  "audio/webm",
+  "audio/aac",
+  "audio/mpeg",
+  "audio/ogg",
+  "audio/wave",
+  "audio/wav",
+  "audio/x-wav",
+  "audio/x-pn-wav",
+  "audio/flac",
+  "audio/x-flac",
+]);
+
+/** The sandbox policy the spec recommends for media responses. */
+export const MEDIA_CSP =
+  "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; " +
+  "style-src 'unsafe-inline'; media-src 'self'; object-src 'self';";
+
+/** Headers every media response (200, 206, 304, 416, errors) carries. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "Content-Security-Policy": MEDIA_CSP,
+  "X-Content-Type-Options": "nosniff",
+  "Cross-Origin-Resource-Policy": "cross-origin",
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+  "Access-Control-Allow-Headers": "Origin, X-Requested-With, Content-Type, Accept, Authorization, Date",
+  "Access-Control-Expose-Headers": "Content-Disposition, Content-Length, Content-Range, ETag",
+});
+
+/** The lower-case `type/subtype` of a content type, without parameters. */
+export function mimeEssence(contentType: string): string {
+  const semi = contentType.indexOf(";");
+  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
+
+// Header values must not carry control characters (header injection, response splitting).
+// eslint-disable-next-line no-control-regex
+const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/**
+ * The Content-Type to serve: as uploaded, `application/octet-stream` when missing or
+ * unsafe, with `charset=utf-8` added to `text/*` types that name none.
+ */
+export function servedContentType(contentType: string | null | undefined): string {
+  if (!contentType || UNSAFE_HEADER_CHARS.test(contentType) || !/^[\x20-\x7e]+$/.test(contentType)) {
+    return "application/octet-stream";
+  }
+  const essence = mimeEssence(contentType);
+  if (essence.startsWith("text/") && !/;\s*charset\s*=/i.test(contentType)) {
+    return `${contentType}; charset=utf-8`;
+  }
+  return contentType;
+}
+
+/** True when the spec allows serving this content type inline. */
+export function isInlineType(contentType: string): boolean {
+  return INLINE_CONTENT_TYPES.has(mimeEssence(contentType));
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+// RFC 5987 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+function encodeRfc5987(value: string): string {
+  let out = "";
+  for (const byte of Buffer.from(value, "utf8")) {
+    const ch = String.fromCharCode(byte);
+    out += /[A-Za-z0-9!#$&+\-.^_`|~]/.test(ch)
+      ? ch
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/**
+ * A Content-Disposition value: `inline` or `attachment`, with the filename as a token,
+ * a quoted string, or an RFC 5987 `filename*` when it is not printable ASCII. Control
+ * characters never reach the header.
+ */
+export function contentDisposition(type: "inline" | "attachment", filename: string | null | undefined): string {
+  if (!filename) return type;
+  const name = filename.replace(/[\r\n]/g, "");
+  if (name.length === 0) return type;
+  if (TOKEN.test(name)) return `${type}; filename=${name}`;
+  if (PRINTABLE_ASCII.test(name)) {
+    return `${type}; filename="${name.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  }
+  return `${type}; filename*=utf-8''${encodeRfc5987(name)}`;
+}
+
+/** A single inclusive byte range, or why none applies. */
+export type RangeResult =
+  | { kind: "none" }
+  | { kind: "range"; start: number; end: number }
+  | { kind: "unsatisfiable" };
+
+/**
+ * Parses a `Range` header against a representation of `size` bytes. Only one range is
+ * honoured: a header with several ranges (or a malformed one) is ignored and the whole
+ * representation is sent, so a client cannot amplify a response with overlapping ranges.
+ */
+export function parseRange(header: string | undefined, size: number): RangeResult {
+  if (header === undefined) return { kind: "none" };
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match) return { kind: "none" };
+  const [, first, last] = match as unknown as [string, string, string];
+  if (first === "" && last === "") return { kind: "none" };
+  if (first === "") {
+    // Suffix range: the last N bytes.
+    const n = Number(last);
+    if (!Number.isSafeInteger(n) || n === 0) return { kind: "unsatisfiable" };
+    if (size === 0) return { kind: "unsatisfiable" };
+    return { kind: "range", start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return { kind: "none" };
+  if (last !== "" && Number(last) < start) return { kind: "none" };
+  if (start >= size) return { kind: "unsatisfiable" };
+  return { kind: "range", start, end };
+}
+
+/** True when an `If-None-Match` header matches the ETag. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
+}

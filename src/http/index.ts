@@ -1,0 +1,25 @@
+/**
+ * The Matrix media HTTP API over a media repository, as a `node:http` request handler:
+ * `createMediaHandler(repo, options)` → `(req, res) => Promise<boolean>`.
+ *
+ * @module
+ */
+export {
+  createMediaHandler,
+  DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type MediaHandler,
+  type MediaHandlerOptions,
+  type MediaUser,
+  type RateLimitContext,
+} from "./handler.js";
+export {
+  contentDisposition,
+  INLINE_CONTENT_TYPES,
+  isInlineType,
+  MEDIA_CSP,
+  parseRange,
+  SECURITY_HEADERS,
+  servedContentType,
+  type RangeResult,
+} from "./headers.js";
+export type { MediaRouteName } from "./routes.js";

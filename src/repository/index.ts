@@ -1,0 +1,9 @@
+/**
+ * The media repository: upload, download, thumbnail, preview, quarantine and purge flows
+ * composed from a datastore, a metadata store, a cache, a thumbnailer and a preview fetcher.
+ * Re-exported from the package root.
+ *
+ * @module
+ */
+export { createMediaRepository, DEFAULT_REPOSITORY_LIMITS, blobCacheKey } from "./repository.js";
+export type * from "./types.js";

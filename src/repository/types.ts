@@ -1,0 +1,279 @@
+import type { Readable } from "node:stream";
+import type { MediaCache } from "../cache/types.js";
+import type { ByteRange, Datastore } from "../datastore/types.js";
+import type { MetadataStore, MediaRecord, QuarantineTarget } from "../metadata/types.js";
+import type { MediaKind } from "../mxc.js";
+
+/** Anything that hands out fresh media IDs (`createMediaIdGenerator()` from `matrix-media-kit/ids`). */
+export interface MediaIdSource {
+  next(): string;
+}
+
+/**
+ * Chooses a datastore per media kind and finds one by its ID (`routeByKind()` from
+ * `matrix-media-kit/datastore` is one).
+ */
+export interface DatastoreRouter {
+  forKind(kind: MediaKind): Datastore;
+  byId(id: string): Datastore | undefined;
+}
+
+/** Thumbnail method of the Matrix API. */
+export type ThumbnailMethod = "crop" | "scale";
+
+/** A thumbnail size as asked for by a client or chosen by the thumbnailer. */
+export interface ThumbnailSpec {
+  width: number;
+  height: number;
+  method: ThumbnailMethod;
+}
+
+/** One generated thumbnail. */
+export interface GeneratedThumbnail {
+  data: Buffer;
+  contentType: string;
+  width: number;
+  height: number;
+  method: ThumbnailMethod;
+  animated: boolean;
+}
+
+/**
+ * What the repository needs of a thumbnailer (`createThumbnailer()` from
+ * `matrix-media-kit/thumbnail` fits). Refusals throw `MediaError`.
+ */
+export interface ThumbnailerLike {
+  generate(source: Buffer, options: ThumbnailSpec & { animated?: boolean }): Promise<GeneratedThumbnail>;
+  /** Pre-generates the configured sizes; called in the background after an upload. */
+  generateAll?(source: Buffer, options?: { animated?: boolean }): Promise<GeneratedThumbnail[]>;
+  /** Maps a requested size to the configured size to generate (the source may bound it). */
+  pickSize?(request: ThumbnailSpec, source?: { width: number; height: number }): ThumbnailSpec;
+}
+
+/** A preview image the fetcher downloaded. */
+export interface PreviewImage {
+  data: Buffer;
+  contentType: string;
+  width?: number;
+  height?: number;
+  size?: number;
+}
+
+/**
+ * What the repository needs of a URL preview fetcher (`createPreviewFetcher()` from
+ * `matrix-media-kit/preview` fits).
+ */
+export interface PreviewFetcherLike {
+  preview(
+    url: string,
+    options?: { ts?: number; language?: string; signal?: AbortSignal },
+  ): Promise<{ og: Record<string, string | number>; image?: PreviewImage }>;
+}
+
+/** A minimal logger (console fits). */
+export interface RepositoryLogger {
+  warn(message: string, details?: Record<string, unknown>): void;
+  error(message: string, details?: Record<string, unknown>): void;
+  info?(message: string, details?: Record<string, unknown>): void;
+  debug?(message: string, details?: Record<string, unknown>): void;
+}
+
+/** Limits of {@link createMediaRepository}; every field has a default in `DEFAULT_REPOSITORY_LIMITS`. */
+export interface RepositoryLimits {
+  /**
+   * Largest upload in bytes, advertised as `m.upload.size`.
+   * @defaultValue 52_428_800 (50 MiB)
+   */
+  maxUploadBytes: number;
+  /**
+   * Unexpired `POST /create` IDs a user may hold at once.
+   * @defaultValue 10
+   */
+  maxPendingPerUser: number;
+  /**
+   * How long an ID from `POST /create` stays usable.
+   * @defaultValue 86_400_000 (24 h)
+   */
+  pendingExpiryMs: number;
+  /**
+   * How long a download of a pending ID waits when the client gives no `timeout_ms`.
+   * @defaultValue 20_000
+   */
+  defaultWaitMs: number;
+  /**
+   * Upper bound of `timeout_ms`.
+   * @defaultValue 60_000
+   */
+  maxWaitMs: number;
+  /**
+   * Media up to this size is kept in the cache (filled on read); larger media streams from
+   * the datastore.
+   * @defaultValue 4_194_304 (4 MiB)
+   */
+  maxCachedBytes: number;
+  /**
+   * Largest source the repository thumbnails (pre-generated or on demand).
+   * @defaultValue 52_428_800 (50 MiB)
+   */
+  maxThumbnailSourceBytes: number;
+  /**
+   * How often last-access times are written to the metadata store in one batch.
+   * @defaultValue 30_000
+   */
+  touchIntervalMs: number;
+  /**
+   * How long a URL preview is reused.
+   * @defaultValue 3_600_000 (1 h)
+   */
+  previewTtlMs: number;
+}
+
+/** Options of {@link createMediaRepository}. */
+export interface MediaRepositoryOptions {
+  /** The server name local uploads are made under (or give `serverNames`). */
+  serverName?: string;
+  /** Every server name this repository serves as local; the first is used for uploads. */
+  serverNames?: readonly string[];
+  /** Media ID source (`createMediaIdGenerator()`). */
+  ids: MediaIdSource;
+  /** One datastore for every kind, or a router (`routeByKind()`). */
+  datastore: Datastore | DatastoreRouter;
+  metadata: MetadataStore;
+  /** Blob cache (`memoryCache()`, `tieredCache()`); quarantine deletes from it. */
+  cache?: MediaCache;
+  /** Without one, thumbnails are `404 M_NOT_FOUND`. */
+  thumbnailer?: ThumbnailerLike;
+  /** Without one, `preview_url` is `404 M_NOT_FOUND`. */
+  previews?: PreviewFetcherLike;
+  limits?: Partial<RepositoryLimits>;
+  logger?: RepositoryLogger;
+  /** Clock in ms since the epoch. @defaultValue `Date.now` */
+  now?: () => number;
+}
+
+/** Options of {@link MediaRepository.upload}. */
+export interface UploadOptions {
+  /** As sent by the uploader; sniffed only when missing. */
+  contentType?: string | undefined;
+  filename?: string | undefined;
+  /** Matrix user ID of the uploader. */
+  uploader: string;
+  /** When the caller knows it (HTTP `Content-Length`): checked before any byte is read. */
+  contentLength?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Which local server name to upload under. @defaultValue the first of `serverNames` */
+  origin?: string | undefined;
+}
+
+/** What an upload created. */
+export interface UploadResult {
+  mxc: string;
+  record: MediaRecord;
+}
+
+/** Options of {@link MediaRepository.lookup} and friends. */
+export interface LookupOptions {
+  /** How long to wait for a pending upload (clamped to `limits.maxWaitMs`). */
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link MediaRepository.read}. */
+export interface ReadOptions {
+  /** A single satisfiable byte range (validate it against `record.size` first). */
+  range?: ByteRange | undefined;
+  /** Return a datastore URL instead of bytes when the datastore has one. */
+  allowRedirect?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Bytes of a media item: a buffer (from the cache), a stream, or a redirect URL. */
+export interface MediaBody {
+  /** Total size of the media. */
+  size: number;
+  /** The inclusive range carried, when a range was asked for. */
+  range?: { start: number; end: number };
+  buffer?: Buffer;
+  stream?: Readable;
+  redirect?: string;
+}
+
+/** A thumbnail ready to serve. */
+export interface ThumbnailBody {
+  contentType: string;
+  width: number;
+  height: number;
+  method: ThumbnailMethod;
+  animated: boolean;
+  sha256: string;
+  buffer: Buffer;
+}
+
+/** Options of {@link MediaRepository.thumbnail}. */
+export interface ThumbnailOptions extends LookupOptions {
+  width: number;
+  height: number;
+  method?: ThumbnailMethod | undefined;
+  animated?: boolean | undefined;
+}
+
+/** Options of {@link MediaRepository.preview}. */
+export interface PreviewOptions {
+  /** Milliseconds since the epoch the preview is wanted for (rounded down to the hour). */
+  ts?: number | undefined;
+  language?: string | undefined;
+  /** Owner of the stored `og:image`. */
+  userId: string;
+  signal?: AbortSignal | undefined;
+}
+
+/** The Matrix media configuration (`GET /config`). */
+export interface MediaConfig {
+  "m.upload.size": number;
+}
+
+/** A media repository: see {@link createMediaRepository}. */
+export interface MediaRepository {
+  /** Local server names; the first is used for uploads. */
+  readonly serverNames: readonly string[];
+  readonly limits: Readonly<RepositoryLimits>;
+  isLocal(origin: string): boolean;
+  /** Streams an upload in; returns its `mxc://` URI. */
+  upload(source: AsyncIterable<Uint8Array> | Uint8Array, options: UploadOptions): Promise<UploadResult>;
+  /** Reserves a media ID for an asynchronous upload (`POST /create`). */
+  createPending(uploader: string, options?: { origin?: string }): Promise<{ mxc: string; expiresAt: number }>;
+  /** Fills a reserved ID (`PUT /upload/{server}/{id}`); only its creator may. */
+  uploadPending(
+    origin: string,
+    mediaId: string,
+    source: AsyncIterable<Uint8Array> | Uint8Array,
+    options: UploadOptions,
+  ): Promise<UploadResult>;
+  /** Throws unless a pending ID could be filled by this user (checked before reading a body). */
+  checkPending(origin: string, mediaId: string, uploader: string): Promise<void>;
+  /** The record of servable media, waiting for a pending upload; quarantined or missing: `M_NOT_FOUND`. */
+  lookup(origin: string, mediaId: string, options?: LookupOptions): Promise<MediaRecord>;
+  /** Bytes of a record found by {@link MediaRepository.lookup}. */
+  read(record: MediaRecord, options?: ReadOptions): Promise<MediaBody>;
+  /** `lookup` then `read`. */
+  download(
+    origin: string,
+    mediaId: string,
+    options?: LookupOptions & ReadOptions,
+  ): Promise<{ record: MediaRecord; body: MediaBody }>;
+  /** A thumbnail at least as large as asked (unless the source is smaller), pre-generated or made now. */
+  thumbnail(origin: string, mediaId: string, options: ThumbnailOptions): Promise<ThumbnailBody>;
+  /** The `preview_url` JSON of a URL. */
+  preview(url: string, options: PreviewOptions): Promise<Record<string, string | number>>;
+  config(): MediaConfig;
+  /** Quarantines (or with `value: false`, releases) media, emptying every cache tier. */
+  quarantine(target: QuarantineTarget, value?: boolean): Promise<{ affected: number }>;
+  /** Deletes media, its thumbnails and, when nothing else uses them, their blobs. */
+  delete(origin: string, mediaId: string): Promise<boolean>;
+  /** Deletes remote media not accessed since `before` (ms since the epoch). */
+  purgeRemote(before: number): Promise<{ deleted: number }>;
+  /** Resolves once background work (thumbnail pre-generation) started so far is done. */
+  whenIdle(): Promise<void>;
+  /** Flushes last-access times, waits for background work; does not close injected stores. */
+  close(): Promise<void>;
+}
