@@ -1,0 +1,45 @@
+/**
+ * The thumbnailer: a hardened sharp (libvips) pipeline with Matrix spec semantics.
+ *
+ * Only sniffed JPEG, PNG/APNG, GIF, WebP and AVIF reach a decoder; pixel, frame and byte
+ * limits are checked from the header before decoding; EXIF orientation is applied before
+ * cropping; metadata is stripped and colour converted to sRGB; thumbnails are never
+ * upscaled; `generateAll` derives every configured size from one decode.
+ *
+ * ```
+ *  bytes ─► size check ─► file-type sniff ─► header (sharp.metadata) ─► pixel/frame limits
+ *        ─► queue slot (bounded) ─► one shrink-on-load decode ─► per-size resize + encode
+ * ```
+ *
+ * This subpath loads sharp, file-type and blurhash only (no Redis, PostgreSQL or AWS SDK).
+ *
+ * @example
+ * ```ts
+ * import { createThumbnailer } from "matrix-media-kit/thumbnail";
+ * const thumbnailer = createThumbnailer();
+ * const thumbs = await thumbnailer.generateAll(uploadBytes);
+ * ```
+ *
+ * @module
+ */
+export {
+  createThumbnailer,
+  DEFAULT_THUMBNAILER_OPTIONS,
+  THUMBNAIL_CHANNEL,
+  type DynamicThumbnailBounds,
+  type ThumbnailerOptions,
+} from "./thumbnailer.js";
+export { DEFAULT_THUMBNAIL_SIZES, outputDimensions, type Dimensions } from "./sizes.js";
+export type {
+  GenerateAllOptions,
+  ThumbnailContentType,
+  ThumbnailMethod,
+  ThumbnailPlaceholder,
+  ThumbnailProbe,
+  ThumbnailQueueStats,
+  ThumbnailRequest,
+  ThumbnailResult,
+  ThumbnailSize,
+  ThumbnailSourceType,
+  Thumbnailer,
+} from "./types.js";

@@ -1,0 +1,142 @@
+/** `crop` fills the requested box (centre crop); `scale` fits inside it. */
+export type ThumbnailMethod = "crop" | "scale";
+
+/** A thumbnail size, as configured or as requested by a client. */
+export interface ThumbnailSize {
+  /** Width in pixels. */
+  readonly width: number;
+  /** Height in pixels. */
+  readonly height: number;
+  /** How the source is fitted to width × height. */
+  readonly method: ThumbnailMethod;
+}
+
+/** What a client asked for (`GET /thumbnail?width&height&method&animated`). */
+export interface ThumbnailRequest {
+  /** Requested width in pixels. */
+  width: number;
+  /** Requested height in pixels. */
+  height: number;
+  /** Requested method. */
+  method: ThumbnailMethod;
+  /**
+   * When true and the source is animated (GIF, WebP), the thumbnail is an animated WebP.
+   * Ignored when the thumbnailer was created with `animated: false`.
+   * @defaultValue false
+   */
+  animated?: boolean;
+}
+
+/** The MIME types a thumbnail can have. */
+export type ThumbnailContentType = "image/jpeg" | "image/png" | "image/webp";
+
+/** The MIME types the thumbnailer accepts as input (sniffed from the bytes). */
+export type ThumbnailSourceType =
+  "image/jpeg" | "image/png" | "image/apng" | "image/gif" | "image/webp" | "image/avif";
+
+/** One generated thumbnail. */
+export interface ThumbnailResult {
+  /** The encoded image. */
+  data: Buffer;
+  /** Its MIME type: JPEG for opaque stills, PNG for stills with alpha, WebP when animated. */
+  contentType: ThumbnailContentType;
+  /** Actual width in pixels (never larger than the source). */
+  width: number;
+  /** Actual height in pixels (never larger than the source). */
+  height: number;
+  /** The method used. */
+  method: ThumbnailMethod;
+  /** True when `data` is an animated WebP. */
+  animated: boolean;
+  /** The width that was asked for (the configured size for `generateAll`). */
+  requestedWidth: number;
+  /** The height that was asked for (the configured size for `generateAll`). */
+  requestedHeight: number;
+  /**
+   * A blurhash of the whole image (4×3 components, or 3×4 for portrait sources), present on
+   * the smallest result of {@link Thumbnailer.generateAll} only.
+   */
+  blurhash?: string;
+}
+
+/** What {@link Thumbnailer.probe} learns from a source without decoding its pixels. */
+export interface ThumbnailProbe {
+  /** The sniffed MIME type (the declared one is never trusted). */
+  mime: ThumbnailSourceType;
+  /** Width in display orientation (after EXIF orientation). */
+  width: number;
+  /** Height in display orientation (after EXIF orientation). */
+  height: number;
+  /** Number of frames (1 for stills). */
+  frames: number;
+  /** True when the source has more than one frame. */
+  animated: boolean;
+  /** True when the source has an alpha channel. */
+  hasAlpha: boolean;
+  /** The EXIF orientation tag (1–8), 1 when absent. */
+  orientation: number;
+}
+
+/** A placeholder computed by {@link Thumbnailer.placeholder}. */
+export interface ThumbnailPlaceholder {
+  /** The blurhash string. */
+  blurhash: string;
+  /** Source width in display orientation. */
+  width: number;
+  /** Source height in display orientation. */
+  height: number;
+}
+
+/** Options of {@link Thumbnailer.generateAll}. */
+export interface GenerateAllOptions {
+  /**
+   * Produce animated WebP thumbnails when the source is animated.
+   * @defaultValue false
+   */
+  animated?: boolean;
+  /**
+   * Compute a blurhash and attach it to the smallest result.
+   * @defaultValue true
+   */
+  blurhash?: boolean;
+}
+
+/** Load figures of the thumbnailer's queue. */
+export interface ThumbnailQueueStats {
+  /** Jobs being processed now (at most `concurrency`). */
+  active: number;
+  /** Jobs waiting for a slot (at most `maxQueue`). */
+  queued: number;
+}
+
+/** A thumbnailer created by {@link createThumbnailer}. */
+export interface Thumbnailer {
+  /** The configured sizes, in the order given. */
+  readonly sizes: readonly ThumbnailSize[];
+  /**
+   * Generates one thumbnail of exactly the requested size and method (never upscaled).
+   * Throws {@link MediaError} for refused input.
+   */
+  generate(source: Buffer, request: ThumbnailRequest): Promise<ThumbnailResult>;
+  /**
+   * Generates every configured size from a single decode, in the order of `sizes`.
+   * Throws {@link MediaError} for refused input.
+   */
+  generateAll(source: Buffer, options?: GenerateAllOptions): Promise<ThumbnailResult[]>;
+  /**
+   * Which size serves a request: with `dynamic` enabled and the request within its bounds,
+   * the request itself; otherwise the smallest configured size of the same method at least
+   * as large as the request (on the dimensions it really yields for `source`, when given),
+   * falling back to the largest.
+   */
+  pickSize(
+    request: Pick<ThumbnailRequest, "width" | "height" | "method">,
+    source?: { width: number; height: number },
+  ): ThumbnailSize;
+  /** Sniffs the type and reads the header only. Throws like {@link Thumbnailer.generate}. */
+  probe(source: Buffer): Promise<ThumbnailProbe>;
+  /** A blurhash of the whole image (first frame), from a small shrink-on-load decode. */
+  placeholder(source: Buffer): Promise<ThumbnailPlaceholder>;
+  /** Current queue load. */
+  stats(): ThumbnailQueueStats;
+}
