@@ -55,7 +55,14 @@ export function finish(): void {
   const out = process.env.BENCH_OUT;
   if (!out) return;
   mkdirSync(path.dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(rows.map((r) => ({ ...r, ratio: ratio(r) })), null, 2));
+  writeFileSync(
+    out,
+    JSON.stringify(
+      rows.map((r) => ({ ...r, ratio: ratio(r) })),
+      null,
+      2,
+    ),
+  );
 }
 
 /** Runs `fn` repeatedly for about `ms` milliseconds and returns operations per second. */
@@ -77,7 +84,9 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** Samples RSS every few milliseconds while `fn` runs; returns the peak growth in MB. */
-export async function peakRssDuring<T>(fn: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
+export async function peakRssDuring<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; peakMb: number }> {
   globalThis.gc?.();
   const base = process.memoryUsage.rss();
   let peak = base;

@@ -23,7 +23,9 @@ for (;;) {
 try {
   const pkgPath = path.join(root, "package.json");
   const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
-  const entries = Object.entries(pkg.exports).filter(([k]) => k !== subpath && k !== "./package.json");
+  const entries = Object.entries(pkg.exports).filter(
+    ([k]) => k !== subpath && k !== "./package.json",
+  );
   entries.push([subpath, { types: `./dist/${file}.d.ts`, default: `./dist/${file}.js` }]);
   entries.sort(([a], [b]) => (a === "." ? -1 : b === "." ? 1 : a.localeCompare(b)));
   pkg.exports = Object.fromEntries([...entries, ["./package.json", "./package.json"]]);

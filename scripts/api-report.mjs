@@ -13,7 +13,10 @@ const only = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 let failed = 0;
 for (const [subpath, target] of Object.entries(pkg.exports)) {
   if (typeof target !== "object" || !target.types) continue;
-  const name = subpath === "." ? "matrix-media-kit" : `matrix-media-kit-${subpath.slice(2).replaceAll("/", "-")}`;
+  const name =
+    subpath === "."
+      ? "matrix-media-kit"
+      : `matrix-media-kit-${subpath.slice(2).replaceAll("/", "-")}`;
   if (only.length > 0 && !only.includes(subpath)) continue;
   const config = ExtractorConfig.prepare({
     configObject: {

@@ -18,11 +18,15 @@ for (const file of benches) {
   const out = path.join(root, "temp", `bench-${name}.json`);
   rmSync(out, { force: true });
   console.log(`\n## ${name}`);
-  const r = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", path.join("bench", file)], {
-    stdio: "inherit",
-    cwd: root,
-    env: { ...process.env, BENCH_OUT: out },
-  });
+  const r = spawnSync(
+    process.execPath,
+    ["--expose-gc", "--import", "tsx", path.join("bench", file)],
+    {
+      stdio: "inherit",
+      cwd: root,
+      env: { ...process.env, BENCH_OUT: out },
+    },
+  );
   if (r.status !== 0) {
     failed++;
     continue;

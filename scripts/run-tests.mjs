@@ -19,7 +19,9 @@ function collect(p, out) {
   return out;
 }
 
-const files = (targets.length > 0 ? targets : ["test"]).flatMap((t) => collect(path.resolve(root, t), []));
+const files = (targets.length > 0 ? targets : ["test"]).flatMap((t) =>
+  collect(path.resolve(root, t), []),
+);
 if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);
@@ -27,7 +29,15 @@ if (files.length === 0) {
 const concurrency = process.env.TEST_CONCURRENCY ?? "3";
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-timeout=300000", ...flags, ...files],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    `--test-concurrency=${concurrency}`,
+    "--test-timeout=300000",
+    ...flags,
+    ...files,
+  ],
   { stdio: "inherit", cwd: root },
 );
 process.exit(result.status ?? 1);

@@ -21,7 +21,13 @@ export interface MxcUri {
 export type MediaKind = "local" | "remote" | "thumbnail" | "preview" | "archive";
 
 /** Every {@link MediaKind}. */
-export const MEDIA_KINDS: readonly MediaKind[] = ["local", "remote", "thumbnail", "preview", "archive"];
+export const MEDIA_KINDS: readonly MediaKind[] = [
+  "local",
+  "remote",
+  "thumbnail",
+  "preview",
+  "archive",
+];
 
 /**
  * Parses an `mxc://` URI, validating the server name and media ID.
@@ -35,7 +41,10 @@ export const MEDIA_KINDS: readonly MediaKind[] = ["local", "remote", "thumbnail"
 export function parseMxc(uri: string): MxcUri {
   const match = /^mxc:\/\/([^/]+)\/([^/]+)$/.exec(uri);
   if (!match || !isValidServerName(match[1]!) || !isValidMediaId(match[2]!)) {
-    throw new MediaError("M_INVALID_PARAM", `Invalid mxc URI: ${JSON.stringify(uri.slice(0, 300))}`);
+    throw new MediaError(
+      "M_INVALID_PARAM",
+      `Invalid mxc URI: ${JSON.stringify(uri.slice(0, 300))}`,
+    );
   }
   return { origin: match[1]!, mediaId: match[2]! };
 }

@@ -46,7 +46,7 @@ async function launch(args: string[]): Promise<ChildProcess> {
       child.kill("SIGKILL");
       reject(new Error(`redis-server did not become ready in 10 s:\n${output}`));
     }, 10_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
+    child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes("Ready to accept connections")) {
         clearTimeout(timer);
@@ -58,8 +58,8 @@ async function launch(args: string[]): Promise<ChildProcess> {
       reject(new Error(`redis-server exited with ${code}:\n${output}`));
     });
   });
-  child.stdout!.resume();
-  child.stderr!.resume();
+  child.stdout.resume();
+  child.stderr.resume();
   child.removeAllListeners("exit");
   return child;
 }

@@ -1,0 +1,11 @@
+/**
+ * matrix-media-kit: composable primitives for Matrix media repositories. The root entry
+ * holds the error type, `mxc://` helpers and (with the repository) `createMediaRepository`;
+ * each primitive has its own subpath (`matrix-media-kit/ids`, `/datastore`, `/cache`, ...).
+ *
+ * @module
+ */
+export { MediaError } from "./errors.js";
+export type { MatrixErrcode, MediaErrorOptions } from "./errors.js";
+export { parseMxc, formatMxc, MEDIA_KINDS } from "./mxc.js";
+export type { MxcUri, MediaKind } from "./mxc.js";
