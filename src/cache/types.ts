@@ -26,4 +26,20 @@ export interface MediaCache {
   ): Promise<Buffer | undefined>;
   /** Releases connections and timers. */
   close?(): Promise<void>;
+  /**
+   * Optional: resolves once writes started in the background (the fills of `getOrLoad`)
+   * have settled — for graceful shutdown and tests.
+   */
+  flush?(): Promise<void>;
+  /**
+   * Optional: removes every entry this cache holds (for a shared tier: every entry in its
+   * namespace). Never throws for a backend failure.
+   */
+  clear?(): Promise<void>;
+  /**
+   * Capability: true when the tier is shared between processes (a Redis ring). A tiered
+   * cache evicts only non-shared tiers when another process announces a delete, since the
+   * deleting process already removed the key from the shared ones.
+   */
+  readonly shared?: boolean;
 }
