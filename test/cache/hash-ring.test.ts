@@ -13,7 +13,10 @@ function prng(seed: number): () => number {
   };
 }
 
-const keys = Array.from({ length: 10_000 }, (_, i) => `remote:matrix.org/${(i * 2654435761).toString(36)}${i}`);
+const keys = Array.from(
+  { length: 10_000 },
+  (_, i) => `remote:matrix.org/${(i * 2654435761).toString(36)}${i}`,
+);
 
 function randomShardNames(random: () => number, n: number): string[] {
   const names = new Set<string>();
@@ -36,7 +39,10 @@ describe("HashRing", () => {
       for (const [shard, count] of counts) {
         const deviation = Math.abs(count / (keys.length / 3) - 1);
         worst = Math.max(worst, deviation);
-        assert.ok(deviation <= 0.15, `${shard} holds ${count} of ${keys.length} keys (trial ${trial})`);
+        assert.ok(
+          deviation <= 0.15,
+          `${shard} holds ${count} of ${keys.length} keys (trial ${trial})`,
+        );
       }
     }
     assert.ok(worst < 0.15);
@@ -58,7 +64,10 @@ describe("HashRing", () => {
         }
       }
       const share = moved / keys.length;
-      assert.ok(share >= 0.2 && share <= 0.3, `moved ${(share * 100).toFixed(1)}% (trial ${trial})`);
+      assert.ok(
+        share >= 0.2 && share <= 0.3,
+        `moved ${(share * 100).toFixed(1)}% (trial ${trial})`,
+      );
     }
   });
 

@@ -38,9 +38,15 @@ describe("memoryCache", () => {
   });
 
   it("validates options with messages naming the option", () => {
-    assert.throws(() => memoryCache({ maxBytes: 0 }), /positive integer for memoryCache maxBytes but received 0/);
+    assert.throws(
+      () => memoryCache({ maxBytes: 0 }),
+      /positive integer for memoryCache maxBytes but received 0/,
+    );
     assert.throws(() => memoryCache({ maxBytes: 1.5 }), /memoryCache maxBytes/);
-    assert.throws(() => memoryCache({ maxBytes: 10, maxItemBytes: 11 }), /maxItemBytes \(11\) must not exceed maxBytes/);
+    assert.throws(
+      () => memoryCache({ maxBytes: 10, maxItemBytes: 11 }),
+      /maxItemBytes \(11\) must not exceed maxBytes/,
+    );
     // @ts-expect-error an unbounded memory cache does not type-check
     assert.throws(() => memoryCache({}), /memoryCache maxBytes/);
     // @ts-expect-error options are required
@@ -53,7 +59,11 @@ describe("memoryCache", () => {
     const listener = (message: unknown) => published.push(message as CacheEvent);
     diagnostics_channel.subscribe(CACHE_CHANNEL, listener);
     try {
-      const cache = memoryCache({ maxBytes: 1_000, name: "l1-test", metrics: (e) => hooked.push(e) });
+      const cache = memoryCache({
+        maxBytes: 1_000,
+        name: "l1-test",
+        metrics: (e) => hooked.push(e),
+      });
       await cache.get("x");
       await cache.set("x", Buffer.from("abc"));
       await cache.get("x");
