@@ -88,6 +88,14 @@ export interface Page<T> {
   nextCursor?: string;
 }
 
+/** What {@link MetadataStore.migrate} did. */
+export interface MigrationResult {
+  /** Versions this call applied (empty when the schema was already current). */
+  applied: number[];
+  /** The schema version now in place. */
+  version: number;
+}
+
 /**
  * Where media metadata lives. Implementations: `memoryMetadataStore`,
  * `postgresMetadataStore`, `sqliteMetadataStore`. Run `describeMetadataStore()` from
@@ -143,6 +151,14 @@ export interface MetadataStore {
 
   /** Bytes and count of a user's local media, maintained incrementally. */
   getUsage(userId: string): Promise<UsageStats>;
+
+  /**
+   * Brings the schema up to date: versioned migrations, applied once even when several
+   * processes call it together. Optional: stores that need no setup omit it. Call it once
+   * at startup (`await store.migrate?.()`); a store that needs it also runs it before its
+   * first operation if nobody did.
+   */
+  migrate?(): Promise<MigrationResult>;
 
   /** Releases connections (an injected pool is left open). */
   close(): Promise<void>;
