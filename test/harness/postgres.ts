@@ -30,8 +30,8 @@ function urlFor(config: pg.ClientConfig, database: string): string {
     url.pathname = `/${database}`;
     return url.toString();
   }
-  const host = process.env.PGHOST ?? (config.host);
-  const user = process.env.PGUSER ?? (config.user) ?? os.userInfo().username;
+  const host: string = process.env.PGHOST ?? config.host ?? "127.0.0.1";
+  const user: string = process.env.PGUSER ?? config.user ?? os.userInfo().username;
   const port = process.env.PGPORT ?? String(config.port ?? 5432);
   const h = host.startsWith("/") ? `?host=${encodeURIComponent(host)}` : "";
   return host.startsWith("/")
