@@ -2,7 +2,7 @@ import { channel } from "node:diagnostics_channel";
 import { availableParallelism } from "node:os";
 import { encode as encodeBlurhash } from "blurhash";
 import { fileTypeFromBuffer } from "file-type/core";
-import sharp, { type OutputInfo, type Sharp, type SharpOptions } from "sharp";
+import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from "sharp";
 import { MediaError } from "../errors.js";
 import { createJobQueue } from "./queue.js";
 import {
@@ -205,6 +205,9 @@ interface Inspected extends ThumbnailProbe {
   loop: number | undefined;
 }
 
+/** Where a refusal happened: before reading bytes, at sniffing, at the header read, or later. */
+type RefusalStage = "input" | "sniff" | "header" | "queue" | "decode";
+
 interface DecodePlan {
   options: SharpOptions;
   animated: boolean;
@@ -376,11 +379,21 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
   const queue = createJobQueue(concurrency, maxQueue, Math.min(timeoutMs, 1000));
   const diagnostics = channel(THUMBNAIL_CHANNEL);
 
+  // Where in the pipeline each refusal happened, for the diagnostics channel: "sniff" and
+  // "header" refusals happen before any pixel decoder has run.
+  const stages = new WeakMap<object, RefusalStage>();
+  const at = <E extends object>(stage: RefusalStage, err: E): E => {
+    stages.set(err, stage);
+    return err;
+  };
+
   const refused = (err: unknown): MediaError => {
     const e = toMediaError(err);
     if (diagnostics.hasSubscribers) {
+      const stage = (typeof err === "object" && err !== null && stages.get(err)) || "decode";
       diagnostics.publish({
         event: "refused",
+        stage,
         errcode: e.errcode,
         status: e.status,
         message: e.message,
@@ -391,7 +404,12 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
 
   /** Runs `job` in a queue slot with the per-image deadline. The slot is held until libvips really stops. */
   async function schedule<T>(job: () => Promise<T>): Promise<T> {
-    const release = await queue.acquire();
+    let release: () => void;
+    try {
+      release = await queue.acquire();
+    } catch (err) {
+      throw typeof err === "object" && err !== null ? at("queue", err) : err;
+    }
     let work: Promise<T>;
     try {
       work = job();
@@ -420,25 +438,39 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
   /** Byte checks, sniffing and a header read; nothing is decoded. */
   async function inspect(source: Buffer): Promise<Inspected> {
     if (!(source instanceof Uint8Array)) {
-      throw new MediaError("M_INVALID_PARAM", "Thumbnail source must be a Buffer", { status: 400 });
+      throw at(
+        "input",
+        new MediaError("M_INVALID_PARAM", "Thumbnail source must be a Buffer", { status: 400 }),
+      );
     }
     if (source.length > maxSourceBytes) {
-      throw new MediaError(
-        "M_TOO_LARGE",
-        `Image is ${source.length} bytes, over the thumbnailer's maxSourceBytes (${maxSourceBytes})`,
-        { status: 413 },
+      throw at(
+        "input",
+        new MediaError(
+          "M_TOO_LARGE",
+          `Image is ${source.length} bytes, over the thumbnailer's maxSourceBytes (${maxSourceBytes})`,
+          { status: 413 },
+        ),
       );
     }
     const sniffed = source.length === 0 ? undefined : await fileTypeFromBuffer(source);
     const mime = sniffed?.mime as ThumbnailSourceType | undefined;
     if (mime === undefined || !Object.hasOwn(ALLOWED, mime)) {
-      throw new MediaError(
-        "M_UNSUPPORTED",
-        `Cannot thumbnail content of type ${sniffed?.mime ?? "unknown"}; supported: ${Object.keys(ALLOWED).join(", ")}`,
-        { status: 400 },
+      throw at(
+        "sniff",
+        new MediaError(
+          "M_UNSUPPORTED",
+          `Cannot thumbnail content of type ${sniffed?.mime ?? "unknown"}; supported: ${Object.keys(ALLOWED).join(", ")}`,
+          { status: 400 },
+        ),
       );
     }
-    const meta = await sharp(source, { failOn, limitInputPixels: false }).metadata();
+    let meta: Metadata;
+    try {
+      meta = await sharp(source, { failOn, limitInputPixels: false }).metadata();
+    } catch (err) {
+      throw at("header", toMediaError(err));
+    }
     if (meta.format !== ALLOWED[mime] || (mime === "image/avif" && meta.compression === "hevc")) {
       throw new MediaError(
         "M_UNSUPPORTED",
@@ -450,13 +482,16 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
     }
     const framePixels = meta.width * (meta.pageHeight ?? meta.height);
     if (!(framePixels > 0)) {
-      throw new MediaError("M_UNKNOWN", "Image has no pixels", { status: 400 });
+      throw at("header", new MediaError("M_UNKNOWN", "Image has no pixels", { status: 400 }));
     }
     if (framePixels > maxPixels) {
-      throw new MediaError(
-        "M_TOO_LARGE",
-        `Image is ${meta.width}×${meta.pageHeight ?? meta.height} pixels, over the thumbnailer's maxPixels (${maxPixels})`,
-        { status: 413 },
+      throw at(
+        "header",
+        new MediaError(
+          "M_TOO_LARGE",
+          `Image is ${meta.width}×${meta.pageHeight ?? meta.height} pixels, over the thumbnailer's maxPixels (${maxPixels})`,
+          { status: 413 },
+        ),
       );
     }
     const frames = meta.pages ?? 1;
