@@ -40,12 +40,15 @@ export interface MediaHandlerOptions {
    * to the user, or `undefined` for an unknown token (`401 M_UNKNOWN_TOKEN`). May throw a
    * `MediaError`. Requests without a token never reach it (`401 M_MISSING_TOKEN`).
    */
-  authenticate(req: IncomingMessage, credentials: { accessToken: string }): Promise<MediaUser | undefined>;
+  authenticate: (
+    req: IncomingMessage,
+    credentials: { accessToken: string },
+  ) => Promise<MediaUser | undefined>;
   /**
    * Returns milliseconds to wait when the request is over a limit (`429 M_LIMIT_EXCEEDED`
    * with `Retry-After`), or `undefined` to let it through. Runs after authentication.
    */
-  rateLimit?(context: RateLimitContext): Promise<number | undefined> | number | undefined;
+  rateLimit?: (context: RateLimitContext) => Promise<number | undefined> | number | undefined;
   /**
    * Freezes the unauthenticated legacy `/_matrix/media/.../download` and `/thumbnail`
    * routes: `true` refuses all media there (`404 M_NOT_FOUND`), `{ after }` refuses media
@@ -112,7 +115,12 @@ function optionalBool(query: URLSearchParams, name: string): boolean | undefined
   throw new MediaError("M_INVALID_PARAM", `Expected true or false for ${name}`);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...SECURITY_HEADERS,
@@ -124,13 +132,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown, extra: Rec
   res.end(text);
 }
 
-function sendError(res: ServerResponse, error: MediaError, extra: Record<string, string> = {}): void {
+function sendError(
+  res: ServerResponse,
+  error: MediaError,
+  extra: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const headers = { ...extra };
-  if (error.retryAfterMs !== undefined) headers["Retry-After"] = String(Math.ceil(error.retryAfterMs / 1000));
+  if (error.retryAfterMs !== undefined)
+    headers["Retry-After"] = String(Math.ceil(error.retryAfterMs / 1000));
   sendJson(res, error.status, error.toJSON(), headers);
 }
 
@@ -166,12 +179,17 @@ function sendError(res: ServerResponse, error: MediaError, extra: Record<string,
  * }).listen(8008);
  * ```
  */
-export function createMediaHandler(repo: MediaRepository, options: MediaHandlerOptions): MediaHandler {
+export function createMediaHandler(
+  repo: MediaRepository,
+  options: MediaHandlerOptions,
+): MediaHandler {
   if (typeof repo?.lookup !== "function") {
     throw new TypeError("createMediaHandler expects a media repository (createMediaRepository())");
   }
   if (typeof options?.authenticate !== "function") {
-    throw new TypeError("Expected options.authenticate to be a function (req, { accessToken }) => user");
+    throw new TypeError(
+      "Expected options.authenticate to be a function (req, { accessToken }) => user",
+    );
   }
   if (options.rateLimit !== undefined && typeof options.rateLimit !== "function") {
     throw new TypeError("Expected options.rateLimit to be a function");
@@ -203,7 +221,8 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
   const abortSignalOf = (req: IncomingMessage, res: ServerResponse): AbortSignal => {
     const controller = new AbortController();
     const onClose = (): void => {
-      if (!res.writableFinished) controller.abort(new MediaError("M_UNKNOWN", "Client disconnected"));
+      if (!res.writableFinished)
+        controller.abort(new MediaError("M_UNKNOWN", "Client disconnected"));
     };
     res.once("close", onClose);
     req.once("error", onClose);
@@ -220,13 +239,20 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
     const { origin, mediaId } = validateIds(route);
     const timeoutMs = optionalInt(query, "timeout_ms");
     const allowRedirect = optionalBool(query, "allow_redirect") === true;
-    if (route.family === "legacy" && optionalBool(query, "allow_remote") === false && !repo.isLocal(origin)) {
+    if (
+      route.family === "legacy" &&
+      optionalBool(query, "allow_remote") === false &&
+      !repo.isLocal(origin)
+    ) {
       throw new MediaError("M_NOT_FOUND", "Remote media was not asked for (allow_remote=false)");
     }
     const signal = abortSignalOf(req, res);
     const record = await repo.lookup(origin, mediaId, { timeoutMs, signal });
     if (route.family === "legacy" && user === undefined && frozen(record)) {
-      throw new MediaError("M_NOT_FOUND", "Media not found (use the authenticated /_matrix/client/v1/media API)");
+      throw new MediaError(
+        "M_NOT_FOUND",
+        "Media not found (use the authenticated /_matrix/client/v1/media API)",
+      );
     }
     const etag = `"${record.sha256}"`;
     const headers: Record<string, string | number> = {
@@ -270,7 +296,11 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
       signal,
     });
     if (body.redirect) {
-      res.writeHead(307, { ...SECURITY_HEADERS, Location: body.redirect, "Cache-Control": "no-store" });
+      res.writeHead(307, {
+        ...SECURITY_HEADERS,
+        Location: body.redirect,
+        "Cache-Control": "no-store",
+      });
       res.end();
       return;
     }
@@ -365,7 +395,8 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
     const lengthHeader = req.headers["content-length"];
     let contentLength: number | undefined;
     if (lengthHeader !== undefined) {
-      if (!/^\d{1,15}$/.test(lengthHeader)) throw new MediaError("M_INVALID_PARAM", "Invalid Content-Length");
+      if (!/^\d{1,15}$/.test(lengthHeader))
+        throw new MediaError("M_INVALID_PARAM", "Invalid Content-Length");
       contentLength = Number(lengthHeader);
       if (contentLength > repo.limits.maxUploadBytes) {
         throw new MediaError(
@@ -423,7 +454,10 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
         return upload(req, res, route, query, user!);
       case "create": {
         const pending = await repo.createPending(user!.userId);
-        return sendJson(res, 200, { content_uri: pending.mxc, unused_expires_at: pending.expiresAt });
+        return sendJson(res, 200, {
+          content_uri: pending.mxc,
+          unused_expires_at: pending.expiresAt,
+        });
       }
       case "admin_quarantine":
       case "admin_unquarantine": {
@@ -433,7 +467,8 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
       }
       case "admin_delete": {
         const { origin, mediaId } = validateIds(route);
-        if (!(await repo.delete(origin, mediaId))) throw new MediaError("M_NOT_FOUND", "Media not found");
+        if (!(await repo.delete(origin, mediaId)))
+          throw new MediaError("M_NOT_FOUND", "Media not found");
         return sendJson(res, 200, { deleted_media: [mediaId], total: 1 });
       }
       case "admin_purge_remote": {
@@ -469,15 +504,24 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
       }
       if (!route) throw new MediaError("M_UNRECOGNIZED", "Unrecognized request");
       if (!route.methods.includes(method)) {
-        throw new MediaError("M_UNRECOGNIZED", `Method ${method} is not allowed here`, { status: 405 });
+        throw new MediaError("M_UNRECOGNIZED", `Method ${method} is not allowed here`, {
+          status: 405,
+        });
       }
       if (route.family === "admin" && user?.isAdmin !== true) {
         throw new MediaError("M_FORBIDDEN", "You are not a server admin");
       }
       if (rateLimit) {
-        const wait = await rateLimit({ route: route.name, user, ip: req.socket.remoteAddress, req });
+        const wait = await rateLimit({
+          route: route.name,
+          user,
+          ip: req.socket.remoteAddress,
+          req,
+        });
         if (wait !== undefined) {
-          throw new MediaError("M_LIMIT_EXCEEDED", "Too many requests", { retryAfterMs: Math.max(0, wait) });
+          throw new MediaError("M_LIMIT_EXCEEDED", "Too many requests", {
+            retryAfterMs: Math.max(0, wait),
+          });
         }
       }
       if (requestChannel.hasSubscribers) requestChannel.publish({ route: route.name, user });
@@ -495,7 +539,8 @@ export function createMediaHandler(repo: MediaRepository, options: MediaHandlerO
       }
       const extra: Record<string, string> = {};
       if (mediaError.status === 405 && route) extra.Allow = route.methods.join(", ");
-      if (req.method !== "GET" && req.method !== "HEAD" && !req.complete) extra.Connection = "close";
+      if (req.method !== "GET" && req.method !== "HEAD" && !req.complete)
+        extra.Connection = "close";
       sendError(res, mediaError, extra);
     }
     return true;

@@ -45,7 +45,8 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
   "Cross-Origin-Resource-Policy": "cross-origin",
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
-  "Access-Control-Allow-Headers": "Origin, X-Requested-With, Content-Type, Accept, Authorization, Date",
+  "Access-Control-Allow-Headers":
+    "Origin, X-Requested-With, Content-Type, Accept, Authorization, Date",
   "Access-Control-Expose-Headers": "Content-Disposition, Content-Length, Content-Range, ETag",
 });
 
@@ -64,7 +65,11 @@ const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
  * unsafe, with `charset=utf-8` added to `text/*` types that name none.
  */
 export function servedContentType(contentType: string | null | undefined): string {
-  if (!contentType || UNSAFE_HEADER_CHARS.test(contentType) || !/^[\x20-\x7e]+$/.test(contentType)) {
+  if (
+    !contentType ||
+    UNSAFE_HEADER_CHARS.test(contentType) ||
+    !/^[\x20-\x7e]+$/.test(contentType)
+  ) {
     return "application/octet-stream";
   }
   const essence = mimeEssence(contentType);
@@ -99,7 +104,10 @@ function encodeRfc5987(value: string): string {
  * a quoted string, or an RFC 5987 `filename*` when it is not printable ASCII. Control
  * characters never reach the header.
  */
-export function contentDisposition(type: "inline" | "attachment", filename: string | null | undefined): string {
+export function contentDisposition(
+  type: "inline" | "attachment",
+  filename: string | null | undefined,
+): string {
   if (!filename) return type;
   const name = filename.replace(/[\r\n]/g, "");
   if (name.length === 0) return type;
@@ -112,9 +120,7 @@ export function contentDisposition(type: "inline" | "attachment", filename: stri
 
 /** A single inclusive byte range, or why none applies. */
 export type RangeResult =
-  | { kind: "none" }
-  | { kind: "range"; start: number; end: number }
-  | { kind: "unsatisfiable" };
+  { kind: "none" } | { kind: "range"; start: number; end: number } | { kind: "unsatisfiable" };
 
 /**
  * Parses a `Range` header against a representation of `size` bytes. Only one range is

@@ -53,7 +53,10 @@ export function parseTarget(target: string): ParsedTarget | undefined {
     const version = slash === -1 ? after : after.slice(0, slash);
     // Unknown versions are still "ours" (so they get M_UNRECOGNIZED), with no segments.
     rest = ["r0", "v1", "v3"].includes(version) && slash !== -1 ? after.slice(slash + 1) : "\u0000";
-  } else if (path.startsWith("/_synapse/admin/v1/media/") || path === "/_synapse/admin/v1/purge_media_cache") {
+  } else if (
+    path.startsWith("/_synapse/admin/v1/media/") ||
+    path === "/_synapse/admin/v1/purge_media_cache"
+  ) {
     family = "admin";
     rest = path.slice("/_synapse/admin/v1/".length);
   } else {
@@ -75,7 +78,8 @@ export function matchRoute(parsed: ParsedTarget): MatchedRoute | undefined {
   const [a, b, c, d] = s;
   const n = s.length;
   if (parsed.family === "admin") {
-    if (n === 1 && a === "purge_media_cache") return { name: "admin_purge_remote", family: "admin", methods: ["POST"] };
+    if (n === 1 && a === "purge_media_cache")
+      return { name: "admin_purge_remote", family: "admin", methods: ["POST"] };
     if (a !== "media") return undefined;
     if (n === 4 && (b === "quarantine" || b === "unquarantine")) {
       return {
@@ -86,7 +90,14 @@ export function matchRoute(parsed: ParsedTarget): MatchedRoute | undefined {
         mediaId: d!,
       };
     }
-    if (n === 3) return { name: "admin_delete", family: "admin", methods: ["DELETE"], serverName: b!, mediaId: c! };
+    if (n === 3)
+      return {
+        name: "admin_delete",
+        family: "admin",
+        methods: ["DELETE"],
+        serverName: b!,
+        mediaId: c!,
+      };
     return undefined;
   }
   const family = parsed.family;

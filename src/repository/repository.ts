@@ -15,7 +15,6 @@ import type {
   DatastoreRouter,
   GeneratedThumbnail,
   LookupOptions,
-  MediaBody,
   MediaRepository,
   MediaRepositoryOptions,
   ReadOptions,
@@ -83,7 +82,9 @@ function validateLimits(limits: Partial<RepositoryLimits> | undefined): Reposito
     merged[name as keyof RepositoryLimits] = value;
   }
   if (merged.maxUploadBytes < 1) {
-    throw new RangeError(`Expected limits.maxUploadBytes >= 1 but received ${merged.maxUploadBytes}`);
+    throw new RangeError(
+      `Expected limits.maxUploadBytes >= 1 but received ${merged.maxUploadBytes}`,
+    );
   }
   if (merged.defaultWaitMs > merged.maxWaitMs) {
     throw new RangeError(
@@ -183,11 +184,15 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     throw new TypeError("Give either serverName or serverNames, not both");
   }
   if (serverNames.length === 0) {
-    throw new TypeError("Expected serverName (or a non-empty serverNames) for createMediaRepository");
+    throw new TypeError(
+      "Expected serverName (or a non-empty serverNames) for createMediaRepository",
+    );
   }
   for (const name of serverNames) {
     if (!isValidServerName(name)) {
-      throw new TypeError(`Expected a Matrix server name for serverName but received ${JSON.stringify(name)}`);
+      throw new TypeError(
+        `Expected a Matrix server name for serverName but received ${JSON.stringify(name)}`,
+      );
     }
   }
   if (typeof options.ids?.next !== "function") {
@@ -215,7 +220,10 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
         ? datastoreOption
         : undefined;
     if (!store) {
-      throw new MediaError("M_UNKNOWN", `Media is stored in datastore ${JSON.stringify(id)}, which is not configured`);
+      throw new MediaError(
+        "M_UNKNOWN",
+        `Media is stored in datastore ${JSON.stringify(id)}, which is not configured`,
+      );
     }
     return store;
   };
@@ -263,7 +271,12 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     waiters.delete(key);
     for (const fn of set) fn();
   };
-  const waitForWake = (origin: string, mediaId: string, ms: number, signal?: AbortSignal): Promise<void> =>
+  const waitForWake = (
+    origin: string,
+    mediaId: string,
+    ms: number,
+    signal?: AbortSignal,
+  ): Promise<void> =>
     new Promise((resolve) => {
       const key = `${origin}/${mediaId}`;
       let set = waiters.get(key);
@@ -303,8 +316,19 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
   const store = async (
     kind: MediaKind,
     source: AsyncIterable<Uint8Array> | Uint8Array,
-    opts: { contentType?: string | undefined; contentLength?: number | undefined; signal?: AbortSignal | undefined; maxBytes: number },
-  ): Promise<{ datastore: Datastore; key: string; size: number; sha256: string; sniffed: string | undefined }> => {
+    opts: {
+      contentType?: string | undefined;
+      contentLength?: number | undefined;
+      signal?: AbortSignal | undefined;
+      maxBytes: number;
+    },
+  ): Promise<{
+    datastore: Datastore;
+    key: string;
+    size: number;
+    sha256: string;
+    sniffed: string | undefined;
+  }> => {
     if (opts.contentLength !== undefined && opts.contentLength > opts.maxBytes) {
       throw new MediaError(
         "M_TOO_LARGE",
@@ -347,7 +371,11 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     return { datastore, ...put, sniffed: await sniff(Buffer.concat(head)) };
   };
 
-  const deleteBlobIfUnused = async (datastore: Datastore, key: string, sha256: string): Promise<void> => {
+  const deleteBlobIfUnused = async (
+    datastore: Datastore,
+    key: string,
+    sha256: string,
+  ): Promise<void> => {
     try {
       const users = await metadata.getMediaBySha256(sha256);
       if (users.some((r) => r.datastoreId === datastore.id && r.location === key)) return;
@@ -378,7 +406,11 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     origin: string,
     mediaId: string,
     kind: MediaRecordKind,
-    opts: { contentType?: string | undefined; filename?: string | undefined; uploader: string | null },
+    opts: {
+      contentType?: string | undefined;
+      filename?: string | undefined;
+      uploader: string | null;
+    },
     insert: (record: MediaRecord) => Promise<void>,
   ): Promise<UploadResult> => {
     const at = now();
@@ -521,9 +553,14 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
       checkIds(origin, mediaId);
       let record = await metadata.getMedia(origin, mediaId);
       if (!record) {
-        const pending = localNames.has(origin) ? await metadata.getPending(origin, mediaId) : undefined;
+        const pending = localNames.has(origin)
+          ? await metadata.getPending(origin, mediaId)
+          : undefined;
         if (!pending || pending.expiresAt <= now()) throw notFound();
-        const waitMs = Math.min(Math.max(0, opts.timeoutMs ?? limits.defaultWaitMs), limits.maxWaitMs);
+        const waitMs = Math.min(
+          Math.max(0, opts.timeoutMs ?? limits.defaultWaitMs),
+          limits.maxWaitMs,
+        );
         const deadline = performance.now() + waitMs;
         for (;;) {
           const left = deadline - performance.now();
@@ -632,7 +669,11 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
       if (!flight) {
         flight = (async () => {
           const data = await loadWhole(record);
-          const size = thumbnailer.pickSize ? thumbnailer.pickSize(want, sourceSizes.get(record.sha256)) : want;
+          const picked = thumbnailer.pickSize
+            ? thumbnailer.pickSize(want, sourceSizes.get(record.sha256))
+            : want;
+          // No configured size is large enough: make the requested one (never upscaled).
+          const size = thumbnailFits(picked, want, undefined) ? picked : want;
           const result = await thumbnailer.generate(data, { ...size, animated });
           if (result.width < want.width && result.height < want.height) {
             // Smaller than asked in both dimensions: the source bounded it.

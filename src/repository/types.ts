@@ -43,7 +43,10 @@ export interface GeneratedThumbnail {
  * `matrix-media-kit/thumbnail` fits). Refusals throw `MediaError`.
  */
 export interface ThumbnailerLike {
-  generate(source: Buffer, options: ThumbnailSpec & { animated?: boolean }): Promise<GeneratedThumbnail>;
+  generate(
+    source: Buffer,
+    options: ThumbnailSpec & { animated?: boolean },
+  ): Promise<GeneratedThumbnail>;
   /** Pre-generates the configured sizes; called in the background after an upload. */
   generateAll?(source: Buffer, options?: { animated?: boolean }): Promise<GeneratedThumbnail[]>;
   /** Maps a requested size to the configured size to generate (the source may bound it). */
@@ -239,9 +242,15 @@ export interface MediaRepository {
   readonly limits: Readonly<RepositoryLimits>;
   isLocal(origin: string): boolean;
   /** Streams an upload in; returns its `mxc://` URI. */
-  upload(source: AsyncIterable<Uint8Array> | Uint8Array, options: UploadOptions): Promise<UploadResult>;
+  upload(
+    source: AsyncIterable<Uint8Array> | Uint8Array,
+    options: UploadOptions,
+  ): Promise<UploadResult>;
   /** Reserves a media ID for an asynchronous upload (`POST /create`). */
-  createPending(uploader: string, options?: { origin?: string }): Promise<{ mxc: string; expiresAt: number }>;
+  createPending(
+    uploader: string,
+    options?: { origin?: string },
+  ): Promise<{ mxc: string; expiresAt: number }>;
   /** Fills a reserved ID (`PUT /upload/{server}/{id}`); only its creator may. */
   uploadPending(
     origin: string,
