@@ -2,8 +2,9 @@
 import type { Redis, RedisOptions } from "ioredis";
 
 /** @internal The ioredis module, imported on first use so `matrix-media-kit/cache` stays light. */
-export async function loadIoredis(): Promise<typeof import("ioredis")> {
-  return import("ioredis");
+export async function loadIoredis(): Promise<{ Redis: typeof Redis }> {
+  const module = await import("ioredis");
+  return { Redis: module.Redis };
 }
 
 /** @internal */

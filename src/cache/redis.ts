@@ -249,7 +249,8 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
   let closed = false;
 
   const buildShards = (specs: readonly RedisShard[], option: string): Shard[] => {
-    if (!Array.isArray(specs)) throw new TypeError(`Expected an array for ${option}`);
+    const input: unknown = specs;
+    if (!Array.isArray(input)) throw new TypeError(`Expected an array for ${option}`);
     return specs.map((spec, i): Shard => {
       const where = `${option}[${i}]`;
       let shardName: string;
@@ -297,7 +298,8 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     });
   };
 
-  if (!Array.isArray(options.shards) || options.shards.length === 0) {
+  const shardList: unknown = options.shards;
+  if (!Array.isArray(shardList) || options.shards.length === 0) {
     throw new TypeError(
       'Expected at least one entry in redisRingCache shards, e.g. ["redis://127.0.0.1:6379"]',
     );
@@ -367,7 +369,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     if (!("scanStream" in client) || (client as { isCluster?: boolean }).isCluster === true) {
       throw new Error("clearing a namespace needs a plain Redis client (not a Cluster)");
     }
-    const redis = client as Redis;
+    const redis = client;
     let cursor = "0";
     do {
       const [next, keys] = await withTimeout(
@@ -481,7 +483,8 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     if (shard.state === "up") return shard.client;
     if (shard.state === "idle" || shard.state === "connecting") {
       await withTimeout(open(shard), timeoutMs, "connect").catch(() => undefined);
-      return shard.state === "up" ? shard.client : undefined;
+      // (Re-read after the await: open() changed it.)
+      return (shard.state as RedisShardStatus["state"]) === "up" ? shard.client : undefined;
     }
     return undefined;
   };
@@ -654,7 +657,9 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     getOrLoad: singleFlight(get, set),
     async connect() {
       await Promise.all(
-        shards.map((shard) => (shard.state === "idle" ? open(shard) : shard.opening)),
+        shards.map((shard) =>
+          shard.state === "idle" ? open(shard) : (shard.opening ?? Promise.resolve()),
+        ),
       );
     },
     async setShards(specs) {
@@ -700,7 +705,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       closed = true;
       for (const skip of waiting.splice(0)) skip(false);
       await Promise.race([flush(), new Promise((r) => setTimeout(r, timeoutMs * 2).unref())]);
-      await Promise.all(shards.map((shard) => shard.opening?.catch(() => undefined)));
+      await Promise.all(shards.map((shard) => shard.opening ?? Promise.resolve()));
       for (const shard of shards) closeShard(shard);
     },
   };

@@ -82,7 +82,8 @@ export function tieredCache(
   tiers: readonly MediaCache[],
   options: TieredCacheOptions = {},
 ): TieredCache {
-  if (!Array.isArray(tiers) || tiers.length === 0) {
+  const input: unknown = tiers;
+  if (!Array.isArray(input) || input.length === 0) {
     throw new TypeError(
       "tieredCache needs at least one tier, e.g. tieredCache([memoryCache({ maxBytes }), ring])",
     );
@@ -164,7 +165,7 @@ export function tieredCache(
     ensure();
     const valid = guard();
     for (let i = 0; i < list.length; i++) {
-      const value = await safe("get", () => list[i]!.get(key), undefined);
+      const value = await safe<Buffer | undefined>("get", () => list[i]!.get(key), undefined);
       if (value === undefined) continue;
       if (i > 0 && valid()) {
         for (let j = 0; j < i; j++) void safe("promote", () => list[j]!.set(key, value), undefined);
