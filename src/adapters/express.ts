@@ -7,6 +7,9 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { createMediaHandler, type MediaHandlerOptions } from "../http/handler.js";
 import type { MediaRepository } from "../repository/types.js";
 
+export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/handler.js";
+export type { MediaRepository } from "../repository/types.js";
+
 /**
  * An Express middleware serving every Matrix media route; other requests fall through
  * to `next()`. Mount it before body parsers (uploads stream from the request), at the

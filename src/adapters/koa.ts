@@ -7,6 +7,9 @@ import type { Middleware } from "koa";
 import { createMediaHandler, type MediaHandlerOptions } from "../http/handler.js";
 import type { MediaRepository } from "../repository/types.js";
 
+export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/handler.js";
+export type { MediaRepository } from "../repository/types.js";
+
 /**
  * A Koa middleware serving every Matrix media route on the raw `ctx.req`/`ctx.res`
  * (Koa's response handling is bypassed for them); other requests go to `next()`. Use it

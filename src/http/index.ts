@@ -23,3 +23,4 @@ export {
   type RangeResult,
 } from "./headers.js";
 export type { MediaRouteName } from "./routes.js";
+export type { MediaRepository, RepositoryLogger } from "../repository/types.js";
