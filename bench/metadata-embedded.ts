@@ -31,7 +31,11 @@ async function child(engine: Engine, dir: string): Promise<void> {
     const db = new Database(path.join(dir, "metadata.sqlite3"));
     db.pragma("journal_mode = WAL");
     db.exec(SCHEMA);
-    db.prepare("INSERT OR IGNORE INTO media VALUES (?, ?, ?)").run("example.org", String(Date.now()), 1);
+    db.prepare("INSERT OR IGNORE INTO media VALUES (?, ?, ?)").run(
+      "example.org",
+      String(Date.now()),
+      1,
+    );
     db.prepare("SELECT count(*) AS n FROM media").get();
     const startMs = performance.now() - t0;
     finishChild(startMs, base, peak, timer);

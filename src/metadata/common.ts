@@ -34,11 +34,17 @@ function invalid(message: string): MediaError {
 }
 
 /** A string that every store can keep verbatim: no NUL, well-formed UTF-16. */
-export function checkString(value: unknown, field: string, options: { empty?: boolean } = {}): string {
+export function checkString(
+  value: unknown,
+  field: string,
+  options: { empty?: boolean } = {},
+): string {
   if (typeof value !== "string") throw invalid(`Expected a string for ${field}`);
-  if (!options.empty && value.length === 0) throw invalid(`Expected a non-empty string for ${field}`);
+  if (!options.empty && value.length === 0)
+    throw invalid(`Expected a non-empty string for ${field}`);
   if (value.includes("\0")) throw invalid(`${field} must not contain NUL bytes`);
-  if (LONE_SURROGATE.test(value)) throw invalid(`${field} must be well-formed Unicode (lone surrogate)`);
+  if (LONE_SURROGATE.test(value))
+    throw invalid(`${field} must be well-formed Unicode (lone surrogate)`);
   return value;
 }
 
@@ -70,7 +76,9 @@ export function checkSha256(value: unknown, field = "sha256"): string {
 export function checkMediaRecord(record: MediaRecord): MediaRecord {
   if (typeof record !== "object" || record === null) throw invalid("Expected a media record");
   if (!KINDS.includes(record.kind)) {
-    throw invalid(`Expected kind to be one of ${KINDS.join(", ")} but received ${String(record.kind)}`);
+    throw invalid(
+      `Expected kind to be one of ${KINDS.join(", ")} but received ${String(record.kind)}`,
+    );
   }
   return {
     origin: checkString(record.origin, "origin"),
@@ -102,7 +110,8 @@ export function checkPending(pending: PendingUpload): PendingUpload {
 }
 
 export function checkThumbnail(thumbnail: ThumbnailRecord): ThumbnailRecord {
-  if (typeof thumbnail !== "object" || thumbnail === null) throw invalid("Expected a thumbnail record");
+  if (typeof thumbnail !== "object" || thumbnail === null)
+    throw invalid("Expected a thumbnail record");
   if (thumbnail.method !== "crop" && thumbnail.method !== "scale") {
     throw invalid(`Expected method "crop" or "scale" but received ${String(thumbnail.method)}`);
   }
@@ -151,7 +160,7 @@ export function checkLimit(limit: unknown): number {
     limit > DEFAULT_METADATA_LIMITS.maxLimit
   ) {
     throw invalid(
-      `Expected an integer 1–${DEFAULT_METADATA_LIMITS.maxLimit} for limit but received ${String(limit)}`,
+      `Expected an integer 1–${DEFAULT_METADATA_LIMITS.maxLimit} for limit but received ${JSON.stringify(limit) ?? typeof limit}`,
     );
   }
   return limit;
@@ -177,25 +186,30 @@ export function checkAccesses(
     if (!seen || seen.at < at) latest.set(key, { origin, mediaId, at });
   }
   // Sorted, so concurrent batches lock rows in the same order.
-  return [...latest.values()].sort((a, b) => compareStrings(a.origin, b.origin) || compareStrings(a.mediaId, b.mediaId));
+  return [...latest.values()].sort(
+    (a, b) => compareStrings(a.origin, b.origin) || compareStrings(a.mediaId, b.mediaId),
+  );
 }
 
 /** The target in a normal form: a hash, an uploader, or a list of (origin, mediaId). */
 export type NormalTarget =
-  | { sha256: string }
-  | { uploader: string }
-  | { mxcs: Array<{ origin: string; mediaId: string }> };
+  { sha256: string } | { uploader: string } | { mxcs: Array<{ origin: string; mediaId: string }> };
 
 export function checkTarget(target: QuarantineTarget): NormalTarget {
   if (typeof target !== "object" || target === null) throw invalid("Expected a quarantine target");
   if ("sha256" in target) return { sha256: checkSha256(target.sha256) };
   if ("uploader" in target) return { uploader: checkString(target.uploader, "uploader") };
   const list = "mxcs" in target ? target.mxcs : "mxc" in target ? [target.mxc] : undefined;
-  if (!Array.isArray(list)) throw invalid("Expected one of mxc, mxcs, sha256 or uploader to quarantine");
+  if (!Array.isArray(list))
+    throw invalid("Expected one of mxc, mxcs, sha256 or uploader to quarantine");
   return {
     mxcs: (list as ReadonlyArray<{ origin: string; mediaId: string }>).map((m) => {
-      if (typeof m !== "object" || m === null) throw invalid("Expected { origin, mediaId } in mxcs");
-      return { origin: checkString(m.origin, "mxc.origin"), mediaId: checkString(m.mediaId, "mxc.mediaId") };
+      if (typeof m !== "object" || m === null)
+        throw invalid("Expected { origin, mediaId } in mxcs");
+      return {
+        origin: checkString(m.origin, "mxc.origin"),
+        mediaId: checkString(m.mediaId, "mxc.mediaId"),
+      };
     }),
   };
 }
@@ -219,7 +233,9 @@ export interface UploaderCursor {
 }
 
 export function encodeCursor(c: UploaderCursor): string {
-  return Buffer.from(JSON.stringify([c.createdAt, c.origin, c.mediaId]), "utf8").toString("base64url");
+  return Buffer.from(JSON.stringify([c.createdAt, c.origin, c.mediaId]), "utf8").toString(
+    "base64url",
+  );
 }
 
 export function decodeCursor(cursor: unknown): UploaderCursor | undefined {
@@ -251,7 +267,9 @@ export function decodeCursor(cursor: unknown): UploaderCursor | undefined {
 /** Newest first: createdAt, then origin, then mediaId, all descending. */
 export function compareNewestFirst(a: UploaderCursor, b: UploaderCursor): number {
   return (
-    b.createdAt - a.createdAt || compareStrings(b.origin, a.origin) || compareStrings(b.mediaId, a.mediaId)
+    b.createdAt - a.createdAt ||
+    compareStrings(b.origin, a.origin) ||
+    compareStrings(b.mediaId, a.mediaId)
   );
 }
 
@@ -260,7 +278,10 @@ export function cannotOverwrite(origin: string, mediaId: string): MediaError {
 }
 
 export function pendingNotFound(origin: string, mediaId: string): MediaError {
-  return new MediaError("M_NOT_FOUND", `No pending upload ${origin}/${mediaId} (unknown or expired)`);
+  return new MediaError(
+    "M_NOT_FOUND",
+    `No pending upload ${origin}/${mediaId} (unknown or expired)`,
+  );
 }
 
 export function pendingLimit(creator: string, max: number): MediaError {

@@ -29,6 +29,7 @@ export type {
   ThumbnailRecord,
   UsageStats,
 } from "./types.js";
+export type { MxcUri } from "../mxc.js";
 export { DEFAULT_METADATA_LIMITS } from "./common.js";
 export { METADATA_CHANNELS } from "./diagnostics.js";
 export { memoryMetadataStore } from "./memory.js";

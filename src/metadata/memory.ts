@@ -249,7 +249,7 @@ export function memoryMetadataStore(): MetadataStore {
       const t = checkThumbnail(thumbnail);
       const key = mediaKey(t.origin, t.mediaId);
       let map = thumbnails.get(key);
-      if (!map) thumbnails.set(key, (map = new Map()));
+      if (!map) thumbnails.set(key, (map = new Map<string, ThumbnailRecord>()));
       map.set(thumbKey(t), t);
     },
 

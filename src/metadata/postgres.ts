@@ -74,6 +74,7 @@ export interface PostgresMetadataStoreOptions {
 export interface PostgresMetadataStore extends MetadataStore {
   /** The schema the tables live in. */
   readonly schema: string;
+  /** Applies pending migrations under a PostgreSQL advisory lock; safe from several processes at once. */
   migrate(): Promise<MigrationResult>;
 }
 
@@ -96,7 +97,10 @@ export const ADVISORY_LOCK_CLASS = 0x6d6d6b31;
 
 /** The (class, object) pair of the migration advisory lock of a schema. */
 export function migrationLockKey(schema: string): [number, number] {
-  return [ADVISORY_LOCK_CLASS, createHash("sha256").update(`migrate:${schema}`).digest().readInt32BE(0)];
+  return [
+    ADVISORY_LOCK_CLASS,
+    createHash("sha256").update(`migrate:${schema}`).digest().readInt32BE(0),
+  ];
 }
 
 const MEDIA_COLUMNS =
@@ -263,7 +267,9 @@ const pgCode = (err: unknown): string | undefined =>
  * await metadata.migrate(); // { applied: [1], version: 1 } the first time
  * ```
  */
-export function postgresMetadataStore(options: PostgresMetadataStoreOptions): PostgresMetadataStore {
+export function postgresMetadataStore(
+  options: PostgresMetadataStoreOptions,
+): PostgresMetadataStore {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("postgresMetadataStore: expected an options object with a pool");
   }
@@ -540,7 +546,13 @@ ON CONFLICT (url, bucket, language) DO UPDATE SET json = excluded.json, expires_
       const limit = checkLimit(options.limit);
       const after = decodeCursor(options.cursor);
       const { rows } = after
-        ? await run("byUploaderAfter", [uploader, limit + 1, after.createdAt, after.origin, after.mediaId])
+        ? await run("byUploaderAfter", [
+            uploader,
+            limit + 1,
+            after.createdAt,
+            after.origin,
+            after.mediaId,
+          ])
         : await run("byUploader", [uploader, limit + 1]);
       const items = rows.slice(0, limit).map((r) => toMedia(r as Row));
       const last = items.at(-1);
@@ -598,7 +610,11 @@ ON CONFLICT (url, bucket, language) DO UPDATE SET json = excluded.json, expires_
                 ]);
       const affected = rows.map((r) => {
         const row = r as Row;
-        return { origin: row.origin as string, mediaId: row.media_id as string, sha256: row.sha256 as string };
+        return {
+          origin: row.origin as string,
+          mediaId: row.media_id as string,
+          sha256: row.sha256 as string,
+        };
       });
       publishQuarantine(`postgres:${schema}`, value, affected);
       return { affected };

@@ -39,6 +39,9 @@ import type {
   ThumbnailRecord,
 } from "./types.js";
 
+export type * from "./types.js";
+export type { MxcUri } from "../mxc.js";
+
 /** Options of {@link sqliteMetadataStore}: exactly one of `path` or `directory`. */
 export type SqliteMetadataStoreOptions = (
   | {
@@ -63,6 +66,7 @@ export type SqliteMetadataStoreOptions = (
 export interface SqliteMetadataStore extends MetadataStore {
   /** The database file. */
   readonly path: string;
+  /** Applies pending migrations under SQLite's write lock; safe from several processes at once. */
   migrate(): Promise<MigrationResult>;
 }
 
@@ -221,7 +225,9 @@ function statements(db: Database.Database) {
   return {
     getMedia: p(`SELECT ${MEDIA_COLUMNS} FROM mmk_media WHERE origin = ? AND media_id = ?`),
     exists: p(`SELECT 1 FROM mmk_media WHERE origin = ? AND media_id = ?`),
-    bySha256: p(`SELECT ${MEDIA_COLUMNS} FROM mmk_media WHERE sha256 = ? ORDER BY origin, media_id`),
+    bySha256: p(
+      `SELECT ${MEDIA_COLUMNS} FROM mmk_media WHERE sha256 = ? ORDER BY origin, media_id`,
+    ),
     insertMedia: p(
       `INSERT INTO mmk_media (${MEDIA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT DO NOTHING`,
@@ -247,8 +253,12 @@ function statements(db: Database.Database) {
     touch: p(
       `UPDATE mmk_media SET last_access_at = ? WHERE origin = ? AND media_id = ? AND last_access_at < ?`,
     ),
-    deleteMedia: p(`DELETE FROM mmk_media WHERE origin = ? AND media_id = ? RETURNING ${MEDIA_COLUMNS}`),
-    deleteThumbnails: p(`DELETE FROM mmk_thumbnails WHERE origin = ? AND media_id = ? RETURNING ${THUMB_COLUMNS}`),
+    deleteMedia: p(
+      `DELETE FROM mmk_media WHERE origin = ? AND media_id = ? RETURNING ${MEDIA_COLUMNS}`,
+    ),
+    deleteThumbnails: p(
+      `DELETE FROM mmk_thumbnails WHERE origin = ? AND media_id = ? RETURNING ${THUMB_COLUMNS}`,
+    ),
     setProtected: p(`UPDATE mmk_media SET protected = ? WHERE origin = ? AND media_id = ?`),
     quarantineSha: p(
       `UPDATE mmk_media SET quarantined = @value
@@ -317,7 +327,9 @@ export function sqliteMetadataStore(options: SqliteMetadataStoreOptions): Sqlite
   const hasPath = options.path !== undefined;
   const hasDirectory = options.directory !== undefined;
   if (hasPath === hasDirectory) {
-    throw new TypeError("sqliteMetadataStore: expected exactly one of options.path or options.directory");
+    throw new TypeError(
+      "sqliteMetadataStore: expected exactly one of options.path or options.directory",
+    );
   }
   const given = hasPath ? options.path : options.directory;
   if (typeof given !== "string" || given.length === 0 || given.includes("\0")) {
@@ -419,7 +431,13 @@ export function sqliteMetadataStore(options: SqliteMetadataStoreOptions): Sqlite
       const after = decodeCursor(options.cursor);
       const rows = (
         after
-          ? s().byUploaderAfter.all(uploader, after.createdAt, after.origin, after.mediaId, limit + 1)
+          ? s().byUploaderAfter.all(
+              uploader,
+              after.createdAt,
+              after.origin,
+              after.mediaId,
+              limit + 1,
+            )
           : s().byUploader.all(uploader, limit + 1)
       ) as Row[];
       const items = rows.slice(0, limit).map(toMedia);
@@ -458,7 +476,8 @@ export function sqliteMetadataStore(options: SqliteMetadataStoreOptions): Sqlite
               (a.method < b.method ? -1 : a.method > b.method ? 1 : 0) ||
               Number(a.animated) - Number(b.animated),
           );
-        if (media.kind === "local" && media.uploader !== null) st.addUsage.run(media.uploader, -media.size, -1);
+        if (media.kind === "local" && media.uploader !== null)
+          st.addUsage.run(media.uploader, -media.size, -1);
         return { media, thumbnails };
       });
     },
@@ -477,7 +496,8 @@ export function sqliteMetadataStore(options: SqliteMetadataStoreOptions): Sqlite
         const hashes = new Set<string>();
         if ("sha256" in t) hashes.add(t.sha256);
         else if ("uploader" in t) {
-          for (const r of st.uploaderHashes.all(t.uploader) as Row[]) hashes.add(r.sha256 as string);
+          for (const r of st.uploaderHashes.all(t.uploader) as Row[])
+            hashes.add(r.sha256 as string);
         } else {
           for (const m of t.mxcs) {
             const r = st.shaOf.get(m.origin, m.mediaId) as Row | undefined;
@@ -487,7 +507,11 @@ export function sqliteMetadataStore(options: SqliteMetadataStoreOptions): Sqlite
         const out: QuarantineResult["affected"] = [];
         for (const hash of hashes) {
           for (const r of st.quarantineSha.all({ value: value ? 1 : 0, sha256: hash }) as Row[]) {
-            out.push({ origin: r.origin as string, mediaId: r.media_id as string, sha256: r.sha256 as string });
+            out.push({
+              origin: r.origin as string,
+              mediaId: r.media_id as string,
+              sha256: r.sha256 as string,
+            });
           }
         }
         return out;

@@ -72,10 +72,7 @@ export interface UsageStats {
 
 /** What to quarantine. Quarantining one record quarantines every record with the same sha256. */
 export type QuarantineTarget =
-  | { mxc: MxcUri }
-  | { mxcs: readonly MxcUri[] }
-  | { sha256: string }
-  | { uploader: string };
+  { mxc: MxcUri } | { mxcs: readonly MxcUri[] } | { sha256: string } | { uploader: string };
 
 /** Records whose quarantine flag changed, so callers can purge caches. */
 export interface QuarantineResult {
@@ -117,9 +114,14 @@ export interface MetadataStore {
     options?: { limit?: number; cursor?: string },
   ): Promise<Page<MediaRecord>>;
   /** Remote media last accessed before `before` (ms), excluding protected media. */
-  listRemoteMediaAccessedBefore(before: number, options?: { limit?: number }): Promise<MediaRecord[]>;
+  listRemoteMediaAccessedBefore(
+    before: number,
+    options?: { limit?: number },
+  ): Promise<MediaRecord[]>;
   /** Records last-access times in one batch (callers batch per interval, not per request). */
-  touchMedia(accesses: ReadonlyArray<{ origin: string; mediaId: string; at: number }>): Promise<void>;
+  touchMedia(
+    accesses: ReadonlyArray<{ origin: string; mediaId: string; at: number }>,
+  ): Promise<void>;
   /** Deletes a record (and its thumbnail records); returns what was deleted. Updates usage. */
   deleteMedia(
     origin: string,

@@ -27,9 +27,7 @@ export interface MetadataStoreFixture {
 
 /** Makes an empty store (or fixture) for one case; called once per case. */
 export type MetadataStoreFactory = () =>
-  | MetadataStore
-  | MetadataStoreFixture
-  | Promise<MetadataStore | MetadataStoreFixture>;
+  MetadataStore | MetadataStoreFixture | Promise<MetadataStore | MetadataStoreFixture>;
 
 /** Options of {@link describeMetadataStore}. */
 export interface DescribeMetadataStoreOptions {
@@ -49,7 +47,8 @@ const HOSTILE = [
 
 let counter = 0;
 /** A media ID unique across the whole test run. */
-const newId = (): string => `m${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(4).toString("hex")}`;
+const newId = (): string =>
+  `m${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(4).toString("hex")}`;
 const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 function media(overrides: Partial<MediaRecord> = {}): MediaRecord {
@@ -99,7 +98,8 @@ async function rejectsWith(promise: Promise<unknown>, errcode: string): Promise<
 }
 
 const key = (m: { origin: string; mediaId: string }): string => `${m.origin}/${m.mediaId}`;
-const keys = (list: ReadonlyArray<{ origin: string; mediaId: string }>): string[] => list.map(key).sort();
+const keys = (list: ReadonlyArray<{ origin: string; mediaId: string }>): string[] =>
+  list.map(key).sort();
 
 interface Ctx {
   store: MetadataStore;
@@ -179,7 +179,10 @@ export function describeMetadataStore(
     test("refuses a taken (origin, mediaId) with M_CANNOT_OVERWRITE_MEDIA", async ({ store }) => {
       const r = media();
       await store.insertMedia(r);
-      await rejectsWith(store.insertMedia({ ...r, size: 1, filename: "other" }), "M_CANNOT_OVERWRITE_MEDIA");
+      await rejectsWith(
+        store.insertMedia({ ...r, size: 1, filename: "other" }),
+        "M_CANNOT_OVERWRITE_MEDIA",
+      );
       assert.deepEqual(await store.getMedia(r.origin, r.mediaId), r);
       assert.deepEqual(await store.getUsage(r.uploader!), { bytes: r.size, count: 1 });
       // The same media ID on another origin is another piece of media.
@@ -208,7 +211,8 @@ export function describeMetadataStore(
       const base = 1_700_000_000_000;
       const records: MediaRecord[] = [];
       // Ties on createdAt on purpose: the cursor must still be exact.
-      for (let i = 0; i < 23; i++) records.push(media({ uploader, createdAt: base + Math.floor(i / 3) }));
+      for (let i = 0; i < 23; i++)
+        records.push(media({ uploader, createdAt: base + Math.floor(i / 3) }));
       await Promise.all(records.map((r) => store.insertMedia(r)));
       await store.insertMedia(media({ uploader: "@someone-else:example.org" }));
 
@@ -235,7 +239,10 @@ export function describeMetadataStore(
       assert.deepEqual(await store.listMediaByUploader("@nobody:example.org"), { items: [] });
       const exact = await store.listMediaByUploader(uploader, { limit: 23 + pages });
       assert.equal(exact.nextCursor, undefined, "no cursor when the last page is exactly full");
-      await rejectsWith(store.listMediaByUploader(uploader, { cursor: "garbage!" }), "M_INVALID_PARAM");
+      await rejectsWith(
+        store.listMediaByUploader(uploader, { cursor: "garbage!" }),
+        "M_INVALID_PARAM",
+      );
       await rejectsWith(store.listMediaByUploader(uploader, { limit: 0 }), "M_INVALID_PARAM");
       await rejectsWith(store.listMediaByUploader(uploader, { limit: 1.5 }), "M_INVALID_PARAM");
     });
@@ -244,24 +251,50 @@ export function describeMetadataStore(
       store,
     }) => {
       const t = 1_800_000_000_000;
-      const old1 = media({ origin: "remote.example", kind: "remote", uploader: null, lastAccessAt: t - 10 });
-      const old2 = media({ origin: "remote.example", kind: "remote", uploader: null, lastAccessAt: t - 20 });
-      const fresh = media({ origin: "remote.example", kind: "remote", uploader: null, lastAccessAt: t });
-      const prot = media({ origin: "remote.example", kind: "remote", uploader: null, lastAccessAt: t - 30 });
+      const old1 = media({
+        origin: "remote.example",
+        kind: "remote",
+        uploader: null,
+        lastAccessAt: t - 10,
+      });
+      const old2 = media({
+        origin: "remote.example",
+        kind: "remote",
+        uploader: null,
+        lastAccessAt: t - 20,
+      });
+      const fresh = media({
+        origin: "remote.example",
+        kind: "remote",
+        uploader: null,
+        lastAccessAt: t,
+      });
+      const prot = media({
+        origin: "remote.example",
+        kind: "remote",
+        uploader: null,
+        lastAccessAt: t - 30,
+      });
       const local = media({ lastAccessAt: t - 40 });
       for (const r of [old1, old2, fresh, prot, local]) await store.insertMedia(r);
       assert.equal(await store.setProtected(prot.origin, prot.mediaId, true), true);
       const list = await store.listRemoteMediaAccessedBefore(t);
-      assert.deepEqual(
-        list.map(key),
-        [old2, old1].map(key),
-      );
-      assert.deepEqual((await store.listRemoteMediaAccessedBefore(t, { limit: 1 })).map(key), [key(old2)]);
+      assert.deepEqual(list.map(key), [old2, old1].map(key));
+      assert.deepEqual((await store.listRemoteMediaAccessedBefore(t, { limit: 1 })).map(key), [
+        key(old2),
+      ]);
       assert.deepEqual(await store.listRemoteMediaAccessedBefore(t - 100), []);
     });
 
-    test("touchMedia records last access in one batch and never moves it back", async ({ store }) => {
-      const a = media({ kind: "remote", origin: "remote.example", uploader: null, lastAccessAt: 1000 });
+    test("touchMedia records last access in one batch and never moves it back", async ({
+      store,
+    }) => {
+      const a = media({
+        kind: "remote",
+        origin: "remote.example",
+        uploader: null,
+        lastAccessAt: 1000,
+      });
       const b = media({ lastAccessAt: 5000 });
       await store.insertMedia(a);
       await store.insertMedia(b);
@@ -283,10 +316,15 @@ export function describeMetadataStore(
         (await store.listRemoteMediaAccessedBefore(3000)).map(key).filter((k) => k === key(a)),
         [],
       );
-      await rejectsWith(store.touchMedia([{ origin: a.origin, mediaId: a.mediaId, at: -1 }]), "M_INVALID_PARAM");
+      await rejectsWith(
+        store.touchMedia([{ origin: a.origin, mediaId: a.mediaId, at: -1 }]),
+        "M_INVALID_PARAM",
+      );
     });
 
-    test("deleteMedia removes the record and its thumbnails and returns them", async ({ store }) => {
+    test("deleteMedia removes the record and its thumbnails and returns them", async ({
+      store,
+    }) => {
       const r = media();
       const other = media();
       await store.insertMedia(r);
@@ -315,11 +353,18 @@ export function describeMetadataStore(
       assert.equal(await store.setProtected(r.origin, "missing", true), false);
     });
 
-    test("quarantine by sha256 marks every record sharing it, local and remote", async ({ store }) => {
+    test("quarantine by sha256 marks every record sharing it, local and remote", async ({
+      store,
+    }) => {
       const hash = sha(`q-${newId()}`);
       const local = media({ sha256: hash });
       const otherUser = media({ sha256: hash, uploader: "@bob:example.org" });
-      const remote = media({ sha256: hash, origin: "remote.example", kind: "remote", uploader: null });
+      const remote = media({
+        sha256: hash,
+        origin: "remote.example",
+        kind: "remote",
+        uploader: null,
+      });
       const unrelated = media();
       for (const r of [local, otherUser, remote, unrelated]) await store.insertMedia(r);
       const result = await store.quarantine({ sha256: hash });
@@ -329,10 +374,16 @@ export function describeMetadataStore(
         assert.equal((await store.getMedia(r.origin, r.mediaId))!.quarantined, true, key(r));
       }
       assert.equal((await store.getMedia(unrelated.origin, unrelated.mediaId))!.quarantined, false);
-      assert.deepEqual(await store.quarantine({ sha256: hash }), { affected: [] }, "nothing changed twice");
+      assert.deepEqual(
+        await store.quarantine({ sha256: hash }),
+        { affected: [] },
+        "nothing changed twice",
+      );
     });
 
-    test("quarantine of one mxc propagates to every record with the same hash", async ({ store }) => {
+    test("quarantine of one mxc propagates to every record with the same hash", async ({
+      store,
+    }) => {
       const hash = sha(`q1-${newId()}`);
       const a = media({ sha256: hash });
       const b = media({ sha256: hash, origin: "remote.example", kind: "remote", uploader: null });
@@ -340,9 +391,12 @@ export function describeMetadataStore(
       const result = await store.quarantine({ mxc: { origin: b.origin, mediaId: b.mediaId } });
       assert.deepEqual(keys(result.affected), keys([a, b]));
       assert.equal((await store.getMedia(a.origin, a.mediaId))!.quarantined, true);
-      assert.deepEqual(await store.quarantine({ mxc: { origin: "x.example", mediaId: "missing" } }), {
-        affected: [],
-      });
+      assert.deepEqual(
+        await store.quarantine({ mxc: { origin: "x.example", mediaId: "missing" } }),
+        {
+          affected: [],
+        },
+      );
     });
 
     test("quarantine skips protected media", async ({ store }) => {
@@ -351,7 +405,9 @@ export function describeMetadataStore(
       const plain = media({ sha256: hash, uploader: "@bob:example.org" });
       for (const r of [prot, plain]) await store.insertMedia(r);
       await store.setProtected(prot.origin, prot.mediaId, true);
-      const result = await store.quarantine({ mxc: { origin: prot.origin, mediaId: prot.mediaId } });
+      const result = await store.quarantine({
+        mxc: { origin: prot.origin, mediaId: prot.mediaId },
+      });
       assert.deepEqual(keys(result.affected), keys([plain]));
       assert.equal((await store.getMedia(prot.origin, prot.mediaId))!.quarantined, false);
       assert.equal((await store.getMedia(plain.origin, plain.mediaId))!.quarantined, true);
@@ -360,7 +416,12 @@ export function describeMetadataStore(
     test("quarantine by a list of mxc URIs (room quarantine)", async ({ store }) => {
       const shared = sha(`room-${newId()}`);
       const inRoom1 = media();
-      const inRoom2 = media({ origin: "remote.example", kind: "remote", uploader: null, sha256: shared });
+      const inRoom2 = media({
+        origin: "remote.example",
+        kind: "remote",
+        uploader: null,
+        sha256: shared,
+      });
       const twin = media({ sha256: shared, uploader: "@carol:example.org" });
       const outside = media();
       for (const r of [inRoom1, inRoom2, twin, outside]) await store.insertMedia(r);
@@ -379,7 +440,12 @@ export function describeMetadataStore(
       const uploader = `@spammer-${newId()}:example.org`;
       const a = media({ uploader });
       const b = media({ uploader });
-      const twin = media({ sha256: a.sha256, origin: "remote.example", kind: "remote", uploader: null });
+      const twin = media({
+        sha256: a.sha256,
+        origin: "remote.example",
+        kind: "remote",
+        uploader: null,
+      });
       const bystander = media();
       for (const r of [a, b, twin, bystander]) await store.insertMedia(r);
       const result = await store.quarantine({ uploader });
@@ -391,13 +457,26 @@ export function describeMetadataStore(
       const hash = sha(`uq-${newId()}`);
       const a = media({ sha256: hash });
       const b = media({ sha256: hash, uploader: "@bob:example.org" });
-      const c = media({ sha256: hash, uploader: "@carol:example.org", quarantined: true, protected: true });
+      const c = media({
+        sha256: hash,
+        uploader: "@carol:example.org",
+        quarantined: true,
+        protected: true,
+      });
       for (const r of [a, b, c]) await store.insertMedia(r);
       const set = await store.quarantine({ sha256: hash }, true);
       assert.deepEqual(keys(set.affected), keys([a, b]), "c was already quarantined");
-      const cleared = await store.quarantine({ mxc: { origin: a.origin, mediaId: a.mediaId } }, false);
-      assert.deepEqual(keys(cleared.affected), keys([a, b, c]), "clearing also applies to protected media");
-      for (const r of [a, b, c]) assert.equal((await store.getMedia(r.origin, r.mediaId))!.quarantined, false);
+      const cleared = await store.quarantine(
+        { mxc: { origin: a.origin, mediaId: a.mediaId } },
+        false,
+      );
+      assert.deepEqual(
+        keys(cleared.affected),
+        keys([a, b, c]),
+        "clearing also applies to protected media",
+      );
+      for (const r of [a, b, c])
+        assert.equal((await store.getMedia(r.origin, r.mediaId))!.quarantined, false);
     });
 
     test("pending uploads: create, get, complete", async ({ store }) => {
@@ -463,8 +542,15 @@ export function describeMetadataStore(
           }
         }
         const stored = (await peer.getMedia(r.origin, r.mediaId))!;
-        assert.equal(stored.location, `attempt-${outcomes.findIndex((o) => o.status === "fulfilled")}`);
-        assert.deepEqual(await store.getUsage(uploader), { bytes: r.size, count: 1 }, "counted once");
+        assert.equal(
+          stored.location,
+          `attempt-${outcomes.findIndex((o) => o.status === "fulfilled")}`,
+        );
+        assert.deepEqual(
+          await store.getUsage(uploader),
+          { bytes: r.size, count: 1 },
+          "counted once",
+        );
       }
     });
 
@@ -472,10 +558,22 @@ export function describeMetadataStore(
       const creator = `@busy-${newId()}:example.org`;
       const now = 10_000;
       // One expired pending upload does not count.
-      await store.createPending({ origin: "example.org", mediaId: newId(), creator, createdAt: 1, expiresAt: now });
+      await store.createPending({
+        origin: "example.org",
+        mediaId: newId(),
+        creator,
+        createdAt: 1,
+        expiresAt: now,
+      });
       const attempts = Array.from({ length: 12 }, (_, i) =>
         (i % 2 ? peer : store).createPending(
-          { origin: "example.org", mediaId: newId(), creator, createdAt: now, expiresAt: now + 60_000 },
+          {
+            origin: "example.org",
+            mediaId: newId(),
+            creator,
+            createdAt: now,
+            expiresAt: now + 60_000,
+          },
           { maxPendingPerUser: 5 },
         ),
       );
@@ -489,7 +587,13 @@ export function describeMetadataStore(
       }
       // Another user is not affected.
       await store.createPending(
-        { origin: "example.org", mediaId: newId(), creator: "@other:example.org", createdAt: now, expiresAt: now + 1 },
+        {
+          origin: "example.org",
+          mediaId: newId(),
+          creator: "@other:example.org",
+          createdAt: now,
+          expiresAt: now + 1,
+        },
         { maxPendingPerUser: 5 },
       );
       await rejectsWith(
@@ -505,7 +609,13 @@ export function describeMetadataStore(
       const r = media();
       await store.insertMedia(r);
       await rejectsWith(
-        store.createPending({ origin: r.origin, mediaId: r.mediaId, creator: "@x:example.org", createdAt: 1, expiresAt: 2 }),
+        store.createPending({
+          origin: r.origin,
+          mediaId: r.mediaId,
+          creator: "@x:example.org",
+          createdAt: 1,
+          expiresAt: 2,
+        }),
         "M_CANNOT_OVERWRITE_MEDIA",
       );
       assert.equal(await store.getPending(r.origin, r.mediaId), undefined);
@@ -530,7 +640,9 @@ export function describeMetadataStore(
       assert.equal(await store.deleteExpiredPending(200), 0);
     });
 
-    test("putThumbnail inserts or replaces by (media, width, height, method, animated)", async ({ store }) => {
+    test("putThumbnail inserts or replaces by (media, width, height, method, animated)", async ({
+      store,
+    }) => {
       const r = media();
       await store.insertMedia(r);
       const crop = thumb(r);
@@ -549,7 +661,7 @@ export function describeMetadataStore(
         url: "https://example.org/a?b=c&d='e'",
         bucket: 1_700_000_000_000 - (1_700_000_000_000 % 3_600_000),
         language: "en-GB,en;q=0.8",
-        json: JSON.stringify({ "og:title": "Hello 🌍", "og:description": "\"quoted\"; DROP" }),
+        json: JSON.stringify({ "og:title": "Hello 🌍", "og:description": '"quoted"; DROP' }),
         expiresAt: 5000,
       };
       await store.putPreview(e);
@@ -574,18 +686,31 @@ export function describeMetadataStore(
       await store.insertMedia(a);
       await store.insertMedia(b);
       // Remote media and previews never count against a local user.
-      await store.insertMedia(media({ uploader: null, kind: "remote", origin: "remote.example", size: 7 }));
+      await store.insertMedia(
+        media({ uploader: null, kind: "remote", origin: "remote.example", size: 7 }),
+      );
       await store.insertMedia(media({ uploader: user, kind: "preview", size: 9 }));
       assert.deepEqual(await store.getUsage(user), { bytes: 350, count: 2 });
       await store.quarantine({ sha256: a.sha256 });
-      assert.deepEqual(await store.getUsage(user), { bytes: 350, count: 2 }, "quarantine keeps usage");
+      assert.deepEqual(
+        await store.getUsage(user),
+        { bytes: 350, count: 2 },
+        "quarantine keeps usage",
+      );
       await store.deleteMedia(a.origin, a.mediaId);
       assert.deepEqual(await store.getUsage(user), { bytes: 250, count: 1 });
       await store.deleteMedia(a.origin, a.mediaId);
-      assert.deepEqual(await store.getUsage(user), { bytes: 250, count: 1 }, "a second delete is a no-op");
+      assert.deepEqual(
+        await store.getUsage(user),
+        { bytes: 250, count: 1 },
+        "a second delete is a no-op",
+      );
     });
 
-    test("usage counters are exact after 1,000 concurrent inserts and deletes", async ({ store, peer }) => {
+    test("usage counters are exact after 1,000 concurrent inserts and deletes", async ({
+      store,
+      peer,
+    }) => {
       const users = [0, 1, 2, 3].map((i) => `@load${i}-${newId()}:example.org`);
       const records = Array.from({ length: 1000 }, (_, i) =>
         media({ uploader: users[i % users.length]!, size: 1 + ((i * 7919) % 5000) }),
@@ -633,10 +758,22 @@ export function describeMetadataStore(
         const t = thumb(r, { location: text, contentType: text });
         await store.putThumbnail(t);
         assert.deepEqual(await store.getThumbnails(r.origin, r.mediaId), [t]);
-        const e = { url: `https://x.example/${text}`, bucket: 0, language: text, json: JSON.stringify(text), expiresAt: 1 };
+        const e = {
+          url: `https://x.example/${text}`,
+          bucket: 0,
+          language: text,
+          json: JSON.stringify(text),
+          expiresAt: 1,
+        };
         await store.putPreview(e);
         assert.deepEqual(await store.getPreview(e.url, 0, text), e);
-        const p = { origin: r.origin, mediaId: `p-${newId()}`, creator: uploader, createdAt: 1, expiresAt: 2 };
+        const p = {
+          origin: r.origin,
+          mediaId: `p-${newId()}`,
+          creator: uploader,
+          createdAt: 1,
+          expiresAt: 2,
+        };
         await store.createPending(p);
         assert.deepEqual(await store.getPending(p.origin, p.mediaId), p);
         const q = await store.quarantine({ uploader });
@@ -650,10 +787,21 @@ export function describeMetadataStore(
     test("refuses NUL bytes cleanly with M_INVALID_PARAM", async ({ store }) => {
       const bad = "nul\0byte";
       const r = media();
-      for (const field of ["origin", "mediaId", "contentType", "filename", "datastoreId", "location", "uploader"] as const) {
+      for (const field of [
+        "origin",
+        "mediaId",
+        "contentType",
+        "filename",
+        "datastoreId",
+        "location",
+        "uploader",
+      ] as const) {
         await rejectsWith(store.insertMedia({ ...r, [field]: bad }), "M_INVALID_PARAM");
       }
-      await rejectsWith(store.insertMedia({ ...r, filename: "\ud800 lone surrogate" }), "M_INVALID_PARAM");
+      await rejectsWith(
+        store.insertMedia({ ...r, filename: "\ud800 lone surrogate" }),
+        "M_INVALID_PARAM",
+      );
       assert.equal(await store.getMedia(r.origin, r.mediaId), undefined, "nothing was stored");
       await store.insertMedia(r);
       await rejectsWith(store.getMedia(bad, r.mediaId), "M_INVALID_PARAM");
@@ -661,15 +809,33 @@ export function describeMetadataStore(
       await rejectsWith(store.listMediaByUploader(bad), "M_INVALID_PARAM");
       await rejectsWith(store.getUsage(bad), "M_INVALID_PARAM");
       await rejectsWith(store.quarantine({ uploader: bad }), "M_INVALID_PARAM");
-      await rejectsWith(store.quarantine({ mxc: { origin: r.origin, mediaId: bad } }), "M_INVALID_PARAM");
-      await rejectsWith(store.touchMedia([{ origin: bad, mediaId: r.mediaId, at: 1 }]), "M_INVALID_PARAM");
       await rejectsWith(
-        store.createPending({ origin: r.origin, mediaId: "p1", creator: bad, createdAt: 1, expiresAt: 2 }),
+        store.quarantine({ mxc: { origin: r.origin, mediaId: bad } }),
+        "M_INVALID_PARAM",
+      );
+      await rejectsWith(
+        store.touchMedia([{ origin: bad, mediaId: r.mediaId, at: 1 }]),
+        "M_INVALID_PARAM",
+      );
+      await rejectsWith(
+        store.createPending({
+          origin: r.origin,
+          mediaId: "p1",
+          creator: bad,
+          createdAt: 1,
+          expiresAt: 2,
+        }),
         "M_INVALID_PARAM",
       );
       await rejectsWith(store.putThumbnail(thumb(r, { location: bad })), "M_INVALID_PARAM");
       await rejectsWith(
-        store.putPreview({ url: "https://x.example/", bucket: 0, language: "", json: bad, expiresAt: 1 }),
+        store.putPreview({
+          url: "https://x.example/",
+          bucket: 0,
+          language: "",
+          json: bad,
+          expiresAt: 1,
+        }),
         "M_INVALID_PARAM",
       );
       await rejectsWith(store.getPreview("https://x.example/", 0, bad), "M_INVALID_PARAM");
@@ -695,7 +861,10 @@ export function describeMetadataStore(
       }
       await rejectsWith(store.quarantine({ sha256: "nope" }), "M_INVALID_PARAM");
       await rejectsWith(store.putThumbnail(thumb(r, { width: 0 })), "M_INVALID_PARAM");
-      await rejectsWith(store.putThumbnail(thumb(r, { method: "stretch" as "crop" })), "M_INVALID_PARAM");
+      await rejectsWith(
+        store.putThumbnail(thumb(r, { method: "stretch" as "crop" })),
+        "M_INVALID_PARAM",
+      );
       assert.equal(await store.getMedia(r.origin, r.mediaId), undefined);
     });
   });

@@ -1,0 +1,196 @@
+// PostgreSQL-specific behaviour: versioned migrations under an advisory lock (raced by two
+// real processes), lazy migration, index use, option validation.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type pg from "pg";
+import { postgresMetadataStore, type PgPoolLike } from "../../src/metadata/index.js";
+import { migrationLockKey } from "../../src/metadata/postgres.js";
+import { createTestDatabase, type TestDatabase } from "../harness/postgres.js";
+import { startChild } from "./race.js";
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+  db.pool.on("error", () => {});
+});
+after(() => db.drop());
+
+async function migrationRows(schema: string): Promise<number[]> {
+  const { rows } = await db.pool.query<{ version: number }>(
+    `SELECT version FROM "${schema}".mmk_migrations ORDER BY version`,
+  );
+  return rows.map((r) => r.version);
+}
+
+async function waitersOn(schema: string): Promise<number> {
+  const [k1, k2] = migrationLockKey(schema);
+  const { rows } = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks
+     WHERE locktype = 'advisory' AND NOT granted AND classid = ($1::int)::oid AND objid = ($2::int)::oid AND objsubid = 2`,
+    [k1, k2],
+  );
+  return rows[0]!.n;
+}
+
+describe("postgresMetadataStore migrations", () => {
+  it("accepts a pg.Pool as its pool (type-level and at runtime)", async () => {
+    const pool: PgPoolLike = db.pool satisfies pg.Pool;
+    const store = postgresMetadataStore({ pool, schema: "typed" });
+    assert.equal(store.schema, "typed");
+    assert.deepEqual(await store.migrate(), { applied: [1], version: 1 });
+  });
+
+  it("two processes migrating at once: exactly one applies, both then work", async () => {
+    const schema = "race_held";
+    // Hold the migration lock so both children are provably inside migrate() together.
+    const holder = await db.pool.connect();
+    const [k1, k2] = migrationLockKey(schema);
+    await holder.query("SELECT pg_advisory_lock($1, $2)", [k1, k2]);
+    const children = [0, 1].map(() => startChild(["postgres", db.url, schema]));
+    try {
+      await Promise.all(children.map((c) => c.ready));
+      for (const c of children) c.go();
+      for (let i = 0; (await waitersOn(schema)) < 2; i++) {
+        assert.ok(i < 600, "both children should block on the migration lock");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await holder.query("SELECT pg_advisory_unlock($1, $2)", [k1, k2]);
+      holder.release();
+    }
+    const outcomes = await Promise.all(children.map((c) => c.outcome));
+    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1]]);
+    for (const o of outcomes) {
+      assert.equal(o.result.version, 1);
+      assert.equal(o.worked, true);
+    }
+    assert.deepEqual(await migrationRows(schema), [1]);
+    const store = postgresMetadataStore({ pool: db.pool, schema });
+    for (const o of outcomes) assert.ok(await store.getMedia("example.org", o.mediaId));
+    assert.deepEqual(await store.getUsage("@race:example.org"), { bytes: 10, count: 2 });
+  });
+
+  it("two processes started together with no lock held: one applies, both work", async () => {
+    const schema = "race_free";
+    const children = [0, 1].map(() => startChild(["postgres", db.url, schema]));
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.go();
+    const outcomes = await Promise.all(children.map((c) => c.outcome));
+    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1]]);
+    assert.ok(outcomes.every((o) => o.worked));
+    assert.deepEqual(await migrationRows(schema), [1]);
+  });
+
+  it("is idempotent and versioned", async () => {
+    const a = postgresMetadataStore({ pool: db.pool, schema: "idem" });
+    assert.deepEqual(await a.migrate(), { applied: [1], version: 1 });
+    assert.deepEqual(await a.migrate(), { applied: [1], version: 1 }, "memoised per store");
+    const b = postgresMetadataStore({ pool: db.pool, schema: "idem" });
+    assert.deepEqual(await b.migrate(), { applied: [], version: 1 });
+    assert.deepEqual(await migrationRows("idem"), [1]);
+  });
+
+  it("runs migrations before the first operation when migrate() was not called", async () => {
+    const store = postgresMetadataStore({ pool: db.pool, schema: "lazy" });
+    const results = await Promise.all([store.getUsage("@a:example.org"), store.getMedia("x", "y")]);
+    assert.deepEqual(results, [{ bytes: 0, count: 0 }, undefined]);
+    assert.deepEqual(await migrationRows("lazy"), [1]);
+  });
+
+  it("refuses a schema newer than it knows", async () => {
+    const store = postgresMetadataStore({ pool: db.pool, schema: "future" });
+    await store.migrate();
+    await db.pool.query(
+      `INSERT INTO "future".mmk_migrations (version, name) VALUES (99, 'from the future')`,
+    );
+    const again = postgresMetadataStore({ pool: db.pool, schema: "future" });
+    await assert.rejects(again.migrate(), /version 99, newer than this matrix-media-kit knows/);
+    // The lock was released: another migrate can still take it.
+    await assert.rejects(again.migrate(), /version 99/);
+  });
+
+  it("uses an index for every lookup", async () => {
+    const store = postgresMetadataStore({ pool: db.pool, schema: "plans" });
+    await store.migrate();
+    const client = await db.pool.connect();
+    try {
+      await client.query("SET enable_seqscan = off");
+      const plan = async (sql: string): Promise<string> =>
+        (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN ${sql}`)).rows
+          .map((r) => r["QUERY PLAN"])
+          .join("\n");
+      const cases: Array<[string, string]> = [
+        [`SELECT * FROM plans.mmk_media WHERE origin = 'a' AND media_id = 'b'`, "mmk_media_pkey"],
+        [`SELECT * FROM plans.mmk_media WHERE sha256 = 'x'`, "mmk_media_sha256"],
+        [
+          `SELECT * FROM plans.mmk_media WHERE uploader = 'u' AND (created_at, origin, media_id) < (1::bigint, 'a'::text, 'b'::text) ORDER BY created_at DESC, origin DESC, media_id DESC LIMIT 10`,
+          "mmk_media_uploader",
+        ],
+        [
+          `SELECT * FROM plans.mmk_media WHERE kind = 'remote' AND NOT protected AND last_access_at < 5 ORDER BY last_access_at LIMIT 10`,
+          "mmk_media_remote_access",
+        ],
+        [
+          `SELECT count(*) FROM plans.mmk_pending WHERE creator = 'c' AND expires_at > 5`,
+          "mmk_pending_creator",
+        ],
+        [`SELECT * FROM plans.mmk_pending WHERE expires_at <= 5`, "mmk_pending_expires"],
+        [
+          `SELECT * FROM plans.mmk_thumbnails WHERE origin = 'a' AND media_id = 'b'`,
+          "mmk_thumbnails_pkey",
+        ],
+        [
+          `SELECT * FROM plans.mmk_previews WHERE url = 'u' AND bucket = 1 AND language = ''`,
+          "mmk_previews_pkey",
+        ],
+        [`SELECT * FROM plans.mmk_previews WHERE expires_at <= 5`, "mmk_previews_expires"],
+        [`SELECT * FROM plans.mmk_usage WHERE user_id = 'u'`, "mmk_usage_pkey"],
+      ];
+      for (const [sql, index] of cases) {
+        const p = await plan(sql);
+        assert.match(
+          p,
+          new RegExp(
+            `Index (Only )?Scan (Backward )?using ${index} |Bitmap Index Scan on ${index}\\b`,
+          ),
+          `${sql}\n${p}`,
+        );
+      }
+    } finally {
+      client.release();
+    }
+  });
+
+  it("validates its options with messages naming the option", () => {
+    assert.throws(
+      () => postgresMetadataStore({ pool: db.pool, schema: "bad-name; DROP" }),
+      /options\.schema/,
+    );
+    assert.throws(() => postgresMetadataStore({ pool: db.pool, schema: "" }), /options\.schema/);
+    assert.throws(() => postgresMetadataStore({ pool: {} as PgPoolLike }), /options\.pool/);
+    assert.throws(() => postgresMetadataStore(undefined as never), /pool/);
+  });
+
+  it("keeps schemas apart", async () => {
+    const a = postgresMetadataStore({ pool: db.pool, schema: "tenant_a" });
+    const b = postgresMetadataStore({ pool: db.pool, schema: "tenant_b" });
+    await a.insertMedia({
+      origin: "example.org",
+      mediaId: "same",
+      kind: "local",
+      contentType: "text/plain",
+      filename: null,
+      size: 1,
+      sha256: "0".repeat(64),
+      datastoreId: "fs",
+      location: "l",
+      uploader: "@u:example.org",
+      createdAt: 1,
+      lastAccessAt: 1,
+      quarantined: false,
+      protected: false,
+    });
+    assert.ok(await a.getMedia("example.org", "same"));
+    assert.equal(await b.getMedia("example.org", "same"), undefined);
+  });
+});
