@@ -688,12 +688,13 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
               blurhashOf(px, small.width, small.height),
             );
           }
-          const results = await Promise.all(jobs);
-          if (blurhash) {
+          // Awaited together so that a failure of one leaves no rejection unobserved.
+          const [results, hash] = await Promise.all([Promise.all(jobs), blurhash]);
+          if (hash !== undefined) {
             let smallest = results[0]!;
             for (const r of results)
               if (r.width * r.height < smallest.width * smallest.height) smallest = r;
-            smallest.blurhash = await blurhash;
+            smallest.blurhash = hash;
           }
           publish("generateAll", info, started, results.length, p.animated);
           return results;

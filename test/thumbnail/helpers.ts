@@ -224,9 +224,9 @@ export async function manyFrameGif(width: number, height: number, count: number)
 }
 
 /** Collects the events published on a diagnostics channel while `fn` runs. */
-export async function collectEvents<T>(
+export async function collectEvents<T = unknown>(
   name: string,
-  fn: () => Promise<T>,
+  fn: () => Promise<T> | Promise<unknown>,
 ): Promise<{ events: any[]; result?: T; error?: unknown }> {
   const events: any[] = [];
   const listener = (message: unknown): void => {
@@ -234,7 +234,7 @@ export async function collectEvents<T>(
   };
   subscribe(name, listener);
   try {
-    return { events, result: await fn() };
+    return { events, result: (await fn()) as T };
   } catch (error) {
     return { events, error };
   } finally {
