@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { finish, report } from "./lib.js";
 
 type Engine = "sqlite" | "pglite";
@@ -83,11 +83,8 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function main(): Promise<void> {
-  if (process.argv[2] === "--child") {
-    await child(process.argv[3] as Engine, process.argv[4]!);
-    return;
-  }
+/** Measures both engines (fresh child processes) and reports warm start and RSS added. */
+export async function measureEmbedded(): Promise<void> {
   const runs = Number(process.env.EMBEDDED_RUNS ?? 3);
   const results: Record<Engine, { first: Sample; warm: Sample[] }> = {} as never;
   for (const engine of ["sqlite", "pglite"] as const) {
@@ -130,7 +127,13 @@ async function main(): Promise<void> {
     unit: "MB",
     lowerIsBetter: true,
   });
-  finish();
 }
 
-await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv[2] === "--child") {
+    await child(process.argv[3] as Engine, process.argv[4]!);
+  } else {
+    await measureEmbedded();
+    finish();
+  }
+}
