@@ -82,6 +82,9 @@ const SKIP_TEXT = new Set([
   "title",
 ]);
 
+/** Open elements the extractor follows before it stops (browsers cap DOM depth near 512). */
+export const MAX_DEPTH = 1024;
+
 /** Truncates to at most `max` UTF-16 units without splitting a surrogate pair. */
 export function truncateText(text: string, max: number): string {
   if (text.length <= max) return text;
@@ -135,6 +138,7 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
   let firstImage: string | undefined;
   let done = false;
   let stoppedEarly = false;
+  let depth = 0;
 
   const hasTitle = (): boolean =>
     og["og:title"] !== undefined || twitter.title !== undefined || title !== "";
@@ -165,6 +169,13 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
     {
       onopentag(name, attribs) {
         if (done) return;
+        if (++depth > MAX_DEPTH) {
+          // htmlparser2 keeps its open-element stack with unshift(): deep nesting costs
+          // O(depth) per tag. Past this depth the page is broken or hostile; keep what we have.
+          done = true;
+          parser.pause();
+          return;
+        }
         if (SKIP_TEXT.has(name)) skipDepth++;
         switch (name) {
           case "meta": {
@@ -244,6 +255,7 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
       },
       onclosetag(name) {
         if (done) return;
+        depth--;
         if (SKIP_TEXT.has(name) && skipDepth > 0) skipDepth--;
         if (name === "title" && titleState === "in") titleState = "after";
         if (name === "head") enterBody();

@@ -8,6 +8,7 @@ import net from "node:net";
  * Tests assert on `dials` to prove which addresses were (not) dialled.
  */
 export const dials: string[] = [];
+// eslint-disable-next-line @typescript-eslint/unbound-method -- re-applied with the right `this` below
 const originalConnect = net.Socket.prototype.connect;
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+|localhost)$/;
 type ConnectArgs = Parameters<typeof originalConnect>;
