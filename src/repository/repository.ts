@@ -341,8 +341,12 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     let headBytes = 0;
     let total = 0;
     const { maxBytes } = opts;
+    const { signal } = opts;
+    // The signal is checked here rather than handed to the datastore, so that a long upload
+    // does not pile up one abort listener or race per chunk.
     const counted = (async function* () {
       for await (const chunk of toIterable(source)) {
+        if (signal?.aborted) throw signal.reason ?? new MediaError("M_UNKNOWN", "Upload aborted");
         total += chunk.length;
         if (total > maxBytes) {
           throw new MediaError("M_TOO_LARGE", `Upload exceeds limits.maxUploadBytes (${maxBytes})`);
@@ -357,7 +361,6 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     })();
     const put = await datastore.put(counted, {
       maxBytes,
-      ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.contentType ? { contentType: opts.contentType } : {}),
     });
     if (opts.contentLength !== undefined && put.size !== opts.contentLength) {

@@ -1,0 +1,207 @@
+// HTTP benchmark: downloads of 16 KiB, 1 MiB and 50 MiB media through the Express adapter
+// against plain node:http + fs.createReadStream and express.static; upload throughput
+// against a raw pipe-to-disk with sha256; peak RSS during a 1 GiB upload. The servers run
+// in this process, the load generator in a child process (one core each on a 2-core box).
+// Run: node --expose-gc --import tsx bench/http.bench.ts
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import express from "express";
+import { memoryCache } from "../src/cache/memory.js";
+import { fsDatastore } from "../src/datastore/index.js";
+import { createMediaIdGenerator } from "../src/ids/index.js";
+import { memoryMetadataStore } from "../src/metadata/memory.js";
+import { createMediaRepository } from "../src/repository/index.js";
+import { mediaRouter } from "../src/adapters/express.js";
+import { tempDir } from "../test/harness/tmp.js";
+import { finish, peakRssDuring, report } from "./lib.js";
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const TOKEN = "bench-token";
+
+// The load generator: keep-alive undici pool, `connections` callers looping for `ms`.
+const LOADGEN = `
+import { Pool } from "undici";
+const [mode, url, a, b] = process.argv.slice(1);
+const target = new URL(url);
+const pool = new Pool(target.origin, { connections: 16, pipelining: 1 });
+const headers = { authorization: "Bearer ${TOKEN}" };
+if (mode === "get") {
+  const connections = Number(a), ms = Number(b);
+  const end = performance.now() + ms;
+  let n = 0, bytes = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < end) {
+      const res = await pool.request({ path: target.pathname + target.search, method: "GET", headers });
+      if (res.statusCode !== 200) throw new Error("status " + res.statusCode);
+      for await (const chunk of res.body) bytes += chunk.length;
+      n++;
+    }
+  }));
+  const elapsed = performance.now() - start;
+  console.log(JSON.stringify({ rps: (n * 1000) / elapsed, mbps: bytes / 1e6 / (elapsed / 1000) }));
+} else {
+  const total = Number(a);
+  const chunk = Buffer.alloc(256 * 1024, 0x5a);
+  async function* body() { for (let sent = 0; sent < total; sent += chunk.length) yield chunk; }
+  const start = performance.now();
+  const res = await pool.request({ path: target.pathname, method: "POST",
+    headers: { ...headers, "content-type": "application/octet-stream", "content-length": String(total) }, body: body() });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error("status " + res.statusCode + " " + text);
+  const elapsed = performance.now() - start;
+  console.log(JSON.stringify({ mbps: total / 1e6 / (elapsed / 1000) }));
+}
+await pool.close();
+`;
+
+function loadgen(args: string[]): Promise<{ rps?: number; mbps: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", LOADGEN, ...args], {
+      cwd: path.resolve(import.meta.dirname, ".."),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+      else resolve(JSON.parse(out) as { rps?: number; mbps: number });
+    });
+  });
+}
+
+async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function main(): Promise<void> {
+  const dir = await tempDir("mmk-bench-http-");
+  const repo = createMediaRepository({
+    serverName: "bench.local",
+    ids: createMediaIdGenerator({ machineId: 1 }),
+    datastore: fsDatastore({ root: path.join(dir.path, "media"), fsync: false }),
+    metadata: memoryMetadataStore(),
+    cache: memoryCache({ maxBytes: 256 * MiB }),
+    limits: { maxUploadBytes: 2 * 1024 * MiB },
+  });
+  const app = express();
+  app.use(
+    mediaRouter(repo, {
+      authenticate: async (_req, { accessToken }) =>
+        accessToken === TOKEN ? { userId: "@bench:bench.local" } : undefined,
+    }),
+  );
+  app.use("/static", express.static(dir.path, { etag: false, lastModified: false }));
+  const ours = http.createServer(app);
+  ours.keepAliveTimeout = 60_000;
+  const files = new Map<string, { file: string; size: number }>();
+  const plain = http.createServer((req, res) => {
+    const entry = files.get(req.url ?? "");
+    if (!entry) return void res.writeHead(404).end();
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": entry.size });
+    createReadStream(entry.file).pipe(res);
+  });
+  plain.keepAliveTimeout = 60_000;
+  const rawUploads = http.createServer((req, res) => {
+    const hash = createHash("sha256");
+    const out = createWriteStream(path.join(dir.path, "raw-upload"));
+    req.on("data", (c: Buffer) => hash.update(c));
+    pipeline(req, out).then(
+      () => res.end(JSON.stringify({ sha256: hash.digest("hex") })),
+      () => res.destroy(),
+    );
+  });
+  const oursUrl = await listen(ours);
+  const plainUrl = await listen(plain);
+  const rawUrl = await listen(rawUploads);
+
+  try {
+    for (const [label, size, ms, target] of [
+      ["16 KiB", 16 * KiB, 3000, 2],
+      ["1 MiB", MiB, 3000, 0.9],
+      ["50 MiB", 50 * MiB, 4000, 0.9],
+    ] as const) {
+      const bytes = Buffer.alloc(size);
+      for (let i = 0; i < size; i += 4096) bytes[i] = i & 0xff;
+      const name = `file-${size}`;
+      const file = path.join(dir.path, name);
+      await writeFile(file, bytes);
+      files.set(`/${name}`, { file, size });
+      const { record } = await repo.upload(bytes, {
+        uploader: "@bench:bench.local",
+        contentType: "application/octet-stream",
+      });
+      const ourPath = `${oursUrl}/_matrix/client/v1/media/download/bench.local/${record.mediaId}`;
+      const conns = size >= 50 * MiB ? "4" : "16";
+      // Warm every path (page cache, memory tier, JIT).
+      await loadgen(["get", ourPath, conns, "500"]);
+      await loadgen(["get", `${plainUrl}/${name}`, conns, "500"]);
+      const mine = await loadgen(["get", ourPath, conns, String(ms)]);
+      const base = await loadgen(["get", `${plainUrl}/${name}`, conns, String(ms)]);
+      const stat = await loadgen(["get", `${oursUrl}/static/${name}`, conns, String(ms)]);
+      const tier = size <= repo.limits.maxCachedBytes ? "memory tier" : "fs stream";
+      report({
+        name: `download ${label} via Express adapter (${tier})`,
+        value: mine.rps!,
+        baseline: base.rps,
+        baselineName: "node:http + createReadStream",
+        unit: "req/s",
+        target,
+        note: `${Math.round(mine.mbps)} MB/s`,
+      });
+      report({
+        name: `download ${label} via Express adapter`,
+        value: mine.rps!,
+        baseline: stat.rps,
+        baselineName: "express.static",
+        unit: "req/s",
+      });
+    }
+
+    const uploadBytes = 256 * MiB;
+    await loadgen(["post", `${rawUrl}/`, String(32 * MiB)]);
+    await loadgen(["post", `${oursUrl}/_matrix/media/v3/upload`, String(32 * MiB)]);
+    const raw = await loadgen(["post", `${rawUrl}/`, String(uploadBytes)]);
+    const up = await loadgen(["post", `${oursUrl}/_matrix/media/v3/upload`, String(uploadBytes)]);
+    report({
+      name: "upload 256 MiB (stream, sha256, fs)",
+      value: up.mbps,
+      baseline: raw.mbps,
+      baselineName: "raw pipe-to-disk + sha256",
+      unit: "MB/s",
+      target: 0.8,
+    });
+
+    const { peakMb } = await peakRssDuring(() =>
+      loadgen(["post", `${oursUrl}/_matrix/media/v3/upload`, String(1024 * MiB)]),
+    );
+    report({
+      name: "peak RSS growth during a 1 GiB upload",
+      value: peakMb,
+      baseline: 150,
+      baselineName: "budget",
+      unit: "MB",
+      lowerIsBetter: true,
+      target: 1,
+    });
+  } finally {
+    for (const s of [ours, plain, rawUploads]) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+    await repo.close();
+    await dir.cleanup();
+  }
+  finish();
+}
+
+await main();
