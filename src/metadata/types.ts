@@ -5,12 +5,17 @@ export type MediaRecordKind = "local" | "remote" | "preview";
 
 /** One piece of media: who uploaded it, where its bytes live, and its state. */
 export interface MediaRecord {
+  /** Server name of the `mxc://` URI (ours for local media). */
   origin: string;
+  /** Media ID of the `mxc://` URI; unique per origin. */
   mediaId: string;
+  /** Our upload, a copy of remote media, or a URL preview image. */
   kind: MediaRecordKind;
   /** As uploaded (never sniffed over what the uploader said). */
   contentType: string;
+  /** The uploader's filename, verbatim; `null` when none was given. */
   filename: string | null;
+  /** Bytes. */
   size: number;
   /** Lower-case hex SHA-256 of the bytes. */
   sha256: string;
@@ -21,7 +26,9 @@ export interface MediaRecord {
   uploader: string | null;
   /** Milliseconds since the Unix epoch. */
   createdAt: number;
+  /** Last download or thumbnail of it, in ms since the epoch (batched; see `touchMedia`). */
   lastAccessAt: number;
+  /** Quarantined media is never served. */
   quarantined: boolean;
   /** Protected media is never quarantined or purged. */
   protected: boolean;
@@ -105,6 +112,7 @@ export interface MigrationResult {
 export interface MetadataStore {
   /** Inserts a record; `M_CANNOT_OVERWRITE_MEDIA` when (origin, mediaId) exists. Updates usage. */
   insertMedia(record: MediaRecord): Promise<void>;
+  /** The record of `mxc://{origin}/{mediaId}`, quarantined or not. */
   getMedia(origin: string, mediaId: string): Promise<MediaRecord | undefined>;
   /** Every record whose bytes have this hash (dedup, quarantine checks, blob GC). */
   getMediaBySha256(sha256: string): Promise<MediaRecord[]>;
@@ -134,21 +142,26 @@ export interface MetadataStore {
 
   /** Records a pending upload; `M_LIMIT_EXCEEDED` when the creator has `maxPendingPerUser` unexpired ones. */
   createPending(pending: PendingUpload, options?: { maxPendingPerUser?: number }): Promise<void>;
+  /** The pending upload, expired or not (compare `expiresAt`). */
   getPending(origin: string, mediaId: string): Promise<PendingUpload | undefined>;
   /**
    * Atomically turns a pending upload into media: exactly one of concurrent callers wins;
    * others get `M_CANNOT_OVERWRITE_MEDIA`. A missing or expired pending upload gives `M_NOT_FOUND`.
    */
   completePending(record: MediaRecord, now: number): Promise<void>;
-  /** Removes expired pending uploads; returns how many. */
+  /** Removes pending uploads with `expiresAt <= now`; returns how many. */
   deleteExpiredPending(now: number): Promise<number>;
 
   /** Inserts or replaces the thumbnail of the same (media, width, height, method, animated). */
   putThumbnail(thumbnail: ThumbnailRecord): Promise<void>;
+  /** Every thumbnail of a media, by width, height, method, animated. */
   getThumbnails(origin: string, mediaId: string): Promise<ThumbnailRecord[]>;
 
+  /** The cached preview, expired or not (the store has no clock: compare `expiresAt`). */
   getPreview(url: string, bucket: number, language: string): Promise<PreviewCacheEntry | undefined>;
+  /** Inserts or replaces the preview of the same (url, bucket, language). */
   putPreview(entry: PreviewCacheEntry): Promise<void>;
+  /** Removes previews with `expiresAt <= now`; returns how many. */
   deleteExpiredPreviews(now: number): Promise<number>;
 
   /** Bytes and count of a user's local media, maintained incrementally. */
