@@ -38,8 +38,13 @@ export async function main(
     }
     throw new UsageError(`Unknown command ${JSON.stringify(command)}`);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      io.stderr.write(`${(err as Error).message}\n\n${command === "migrate" ? MIGRATE_USAGE : USAGE}`);
+    if (
+      err instanceof UsageError ||
+      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
+      io.stderr.write(
+        `${(err as Error).message}\n\n${command === "migrate" ? MIGRATE_USAGE : USAGE}`,
+      );
       return 2;
     }
     if (err instanceof TypeError) {

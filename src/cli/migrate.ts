@@ -52,7 +52,9 @@ export function parseStoreSpec(spec: string, env: Record<string, string | undefi
     const q = url.searchParams;
     for (const k of q.keys()) {
       if (!["endpoint", "region", "forcePathStyle", "storageClass", "id"].includes(k)) {
-        throw new UsageError(`Unknown S3 store option ${JSON.stringify(k)} in ${JSON.stringify(spec)}`);
+        throw new UsageError(
+          `Unknown S3 store option ${JSON.stringify(k)} in ${JSON.stringify(spec)}`,
+        );
       }
     }
     const accessKeyId = env.AWS_ACCESS_KEY_ID;
@@ -61,7 +63,11 @@ export function parseStoreSpec(spec: string, env: Record<string, string | undefi
       bucket,
       prefix,
       ...(q.get("endpoint") ? { endpoint: q.get("endpoint")! } : {}),
-      ...(q.get("region") ? { region: q.get("region")! } : env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+      ...(q.get("region")
+        ? { region: q.get("region")! }
+        : env.AWS_REGION
+          ? { region: env.AWS_REGION }
+          : {}),
       forcePathStyle: q.get("forcePathStyle") === "true",
       ...(q.get("storageClass") ? { storageClass: q.get("storageClass")! } : {}),
       ...(q.get("id") ? { id: q.get("id")! } : {}),
@@ -70,7 +76,9 @@ export function parseStoreSpec(spec: string, env: Record<string, string | undefi
   }
   const dir = spec.startsWith("fs:") ? spec.slice(3) : spec;
   if (!dir || (!path.isAbsolute(dir) && !dir.startsWith("."))) {
-    throw new UsageError(`Expected a store like fs:PATH or s3://BUCKET/ but received ${JSON.stringify(spec)}`);
+    throw new UsageError(
+      `Expected a store like fs:PATH or s3://BUCKET/ but received ${JSON.stringify(spec)}`,
+    );
   }
   return fsDatastore({ root: dir });
 }
@@ -101,7 +109,10 @@ export function formatProgress(p: MigrationProgress, width = 24): string {
   const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
   const count = `${p.done}/${p.total ?? "?"} blobs`;
   const bytes = `${formatBytes(p.bytesDone)}/${p.totalBytes === undefined ? "?" : formatBytes(p.totalBytes)}`;
-  const extra = [p.failed ? `${p.failed} failed` : "", p.skipped ? `${p.skipped} already there` : ""]
+  const extra = [
+    p.failed ? `${p.failed} failed` : "",
+    p.skipped ? `${p.skipped} already there` : "",
+  ]
     .filter(Boolean)
     .join(", ");
   return `${bar} ${count}  ${bytes}  ${formatBytes(p.bytesPerSecond)}/s  ETA ${formatDuration(p.etaMs)}${extra ? `  (${extra})` : ""}`;
@@ -130,7 +141,9 @@ export async function runMigrate(argv: string[], io: CliIo, signal?: AbortSignal
   if (!values.from || !values.to) throw new UsageError("--from and --to are required");
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    throw new UsageError(`Expected --concurrency to be an integer 1–256 but received ${JSON.stringify(values.concurrency)}`);
+    throw new UsageError(
+      `Expected --concurrency to be an integer 1–256 but received ${JSON.stringify(values.concurrency)}`,
+    );
   }
   const from = parseStoreSpec(values.from, io.env);
   const to = parseStoreSpec(values.to, io.env);
@@ -170,7 +183,8 @@ export async function runMigrate(argv: string[], io: CliIo, signal?: AbortSignal
       ...(signal ? { signal } : {}),
     });
     if (bar) io.stderr.write("\n");
-    for (const { key, error } of report.errors) io.stderr.write(`failed ${key}: ${error.message}\n`);
+    for (const { key, error } of report.errors)
+      io.stderr.write(`failed ${key}: ${error.message}\n`);
     io.stdout.write(
       `migrate: finished: ${report.copied} copied, ${report.skipped} already at the destination, ${report.deleted} deleted from the source, ${report.failed} failed (${formatBytes(report.bytesDone)} in ${formatDuration(report.elapsedMs)})\n`,
     );

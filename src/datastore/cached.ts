@@ -67,18 +67,26 @@ export interface CachedDatastore extends Datastore {
  */
 export function cachedDatastore(options: CachedDatastoreOptions): CachedDatastore {
   const { origin, local } = options ?? {};
-  if (!origin || typeof origin.get !== "function") throw new TypeError("Expected origin to be a Datastore");
+  if (!origin || typeof origin.get !== "function")
+    throw new TypeError("Expected origin to be a Datastore");
   if (!local || typeof local.get !== "function" || !local.list || !local.capabilities.list) {
-    throw new TypeError("Expected local to be a Datastore that can list() (local.capabilities.list)");
+    throw new TypeError(
+      "Expected local to be a Datastore that can list() (local.capabilities.list)",
+    );
   }
-  if (local.capabilities.readOnly) throw new TypeError(`Datastore "${local.id}" (local) is read-only`);
+  if (local.capabilities.readOnly)
+    throw new TypeError(`Datastore "${local.id}" (local) is read-only`);
   const maxBytes = options.maxBytes;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
-    throw new TypeError(`Expected maxBytes to be a positive integer but received ${String(maxBytes)}`);
+    throw new TypeError(
+      `Expected maxBytes to be a positive integer but received ${String(maxBytes)}`,
+    );
   }
   const maxBlobBytes = options.maxBlobBytes ?? maxBytes;
   if (!Number.isSafeInteger(maxBlobBytes) || maxBlobBytes < 0 || maxBlobBytes > maxBytes) {
-    throw new TypeError(`Expected maxBlobBytes to be an integer 0–${maxBytes} (maxBytes) but received ${String(maxBlobBytes)}`);
+    throw new TypeError(
+      `Expected maxBlobBytes to be an integer 0–${maxBytes} (maxBytes) but received ${String(maxBlobBytes)}`,
+    );
   }
   const listLocal = local.list.bind(local);
   // Map iteration order is the LRU order: oldest first.
@@ -137,7 +145,9 @@ export function cachedDatastore(options: CachedDatastoreOptions): CachedDatastor
         const size = (await origin.head(key))?.size;
         if (size === undefined || size > maxBlobBytes) return false;
         const { stream } = await origin.get(key);
-        const stored = await local.put(stream as AsyncIterable<Uint8Array>, { maxBytes: maxBlobBytes });
+        const stored = await local.put(stream as AsyncIterable<Uint8Array>, {
+          maxBytes: maxBlobBytes,
+        });
         if (stored.key !== key) {
           await local.delete(stored.key).catch(() => undefined);
           return false;
@@ -151,7 +161,10 @@ export function cachedDatastore(options: CachedDatastoreOptions): CachedDatastor
     return pending;
   }
 
-  async function get(key: string, getOptions: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<DatastoreGetResult> {
+  async function get(
+    key: string,
+    getOptions: { range?: ByteRange; signal?: AbortSignal } = {},
+  ): Promise<DatastoreGetResult> {
     await ready();
     if (index.has(key)) {
       try {
@@ -181,8 +194,10 @@ export function cachedDatastore(options: CachedDatastoreOptions): CachedDatastor
     capabilities: { ...origin.capabilities },
     ready,
     stats: () => ({ ...stats }),
-    put: (source: AsyncIterable<Uint8Array> | Uint8Array, putOptions?: DatastorePutOptions): Promise<DatastorePutResult> =>
-      origin.put(source, putOptions),
+    put: (
+      source: AsyncIterable<Uint8Array> | Uint8Array,
+      putOptions?: DatastorePutOptions,
+    ): Promise<DatastorePutResult> => origin.put(source, putOptions),
     get,
     head: async (key) => {
       await ready();

@@ -1,6 +1,15 @@
 // The filesystem driver: content-addressed files under sharded directories.
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readdir, realpath, rename, unlink, type FileHandle } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  unlink,
+  type FileHandle,
+} from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { addAbortSignal } from "node:stream";
@@ -101,14 +110,18 @@ function isAlive(pid: number): boolean {
  */
 export function fsDatastore(options: FsDatastoreOptions): FsDatastore {
   if (typeof options?.root !== "string" || options.root.length === 0) {
-    throw new TypeError(`Expected root to be a non-empty directory path but received ${JSON.stringify(options?.root)}`);
+    throw new TypeError(
+      `Expected root to be a non-empty directory path but received ${JSON.stringify(options?.root)}`,
+    );
   }
   const id = validateId(options.id ?? DEFAULT_FS_DATASTORE_OPTIONS.id);
   const readOnly = options.readOnly ?? DEFAULT_FS_DATASTORE_OPTIONS.readOnly;
   const fsync = options.fsync ?? DEFAULT_FS_DATASTORE_OPTIONS.fsync;
   const staleTempMs = options.staleTempMs ?? DEFAULT_FS_DATASTORE_OPTIONS.staleTempMs;
   if (!Number.isSafeInteger(staleTempMs) || staleTempMs < 0) {
-    throw new TypeError(`Expected staleTempMs to be a non-negative integer but received ${String(staleTempMs)}`);
+    throw new TypeError(
+      `Expected staleTempMs to be a non-negative integer but received ${String(staleTempMs)}`,
+    );
   }
   const now = options.now ?? Date.now;
   const root = path.resolve(options.root);
@@ -148,7 +161,9 @@ export function fsDatastore(options: FsDatastoreOptions): FsDatastore {
       if (!stale) {
         const st = await lstat(file).catch(() => undefined);
         if (!st) continue;
-        stale = now() - st.mtimeMs > staleTempMs && !(parts && Number(parts[2]) === process.pid && parts[1] === host);
+        stale =
+          now() - st.mtimeMs > staleTempMs &&
+          !(parts && Number(parts[2]) === process.pid && parts[1] === host);
       }
       if (stale) {
         await unlink(file).then(
@@ -178,14 +193,20 @@ export function fsDatastore(options: FsDatastoreOptions): FsDatastore {
       throw err;
     }
     if (dir !== path.dirname(file)) {
-      throw new MediaError("M_NOT_FOUND", `Blob ${key} not found in datastore "${id}" (its directory leaves the root)`);
+      throw new MediaError(
+        "M_NOT_FOUND",
+        `Blob ${key} not found in datastore "${id}" (its directory leaves the root)`,
+      );
     }
     return file;
   }
 
   function refuseReadOnly(op: string): void {
     if (readOnly) {
-      throw new MediaError("M_FORBIDDEN", `Datastore "${id}" is read-only: ${op} refused (readOnly)`);
+      throw new MediaError(
+        "M_FORBIDDEN",
+        `Datastore "${id}" is read-only: ${op} refused (readOnly)`,
+      );
     }
   }
 

@@ -52,9 +52,13 @@ export function assertRangeShape(range: ByteRange): void {
     );
   }
   if (range.end !== undefined && range.end < range.start) {
-    throw new MediaError("M_INVALID_PARAM", `Invalid range: end ${range.end} < start ${range.start}`, {
-      status: 416,
-    });
+    throw new MediaError(
+      "M_INVALID_PARAM",
+      `Invalid range: end ${range.end} < start ${range.start}`,
+      {
+        status: 416,
+      },
+    );
   }
 }
 
@@ -68,11 +72,17 @@ export function resolveRange(range: ByteRange, size: number): { start: number; e
 export function abortError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error) return reason;
-  return Object.assign(new Error("The operation was aborted"), { name: "AbortError", cause: reason });
+  return Object.assign(new Error("The operation was aborted"), {
+    name: "AbortError",
+    cause: reason,
+  });
 }
 
 export function tooLarge(maxBytes: number): MediaError {
-  return new MediaError("M_TOO_LARGE", `Upload exceeds the maximum of ${maxBytes} bytes (maxBytes)`);
+  return new MediaError(
+    "M_TOO_LARGE",
+    `Upload exceeds the maximum of ${maxBytes} bytes (maxBytes)`,
+  );
 }
 
 export function assertPutOptions(options: { maxBytes?: number } | undefined): void {
@@ -131,7 +141,9 @@ export class HashingSource implements AsyncIterable<Uint8Array> {
     let finished = false;
     try {
       for (;;) {
-        const next = aborted ? await Promise.race([iterator.next(), aborted]) : await iterator.next();
+        const next = aborted
+          ? await Promise.race([iterator.next(), aborted])
+          : await iterator.next();
         if (next.done) {
           finished = true;
           return;

@@ -120,7 +120,9 @@ export async function migrateDatastore(options: MigrateDatastoreOptions): Promis
   const verify = options.verify ?? DEFAULT_MIGRATE_OPTIONS.verify;
   const concurrency = options.concurrency ?? DEFAULT_MIGRATE_OPTIONS.concurrency;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    throw new TypeError(`Expected concurrency to be an integer 1–256 but received ${String(concurrency)}`);
+    throw new TypeError(
+      `Expected concurrency to be an integer 1–256 but received ${String(concurrency)}`,
+    );
   }
   const now = options.now ?? Date.now;
   const started = now();
@@ -143,9 +145,16 @@ export async function migrateDatastore(options: MigrateDatastoreOptions): Promis
   const snapshot = (): MigrationProgress => {
     const elapsedMs = now() - started;
     const bytesPerSecond = elapsedMs > 0 ? (state.bytesDone * 1000) / elapsedMs : 0;
-    const left = state.totalBytes === undefined ? undefined : Math.max(0, state.totalBytes - state.bytesDone);
+    const left =
+      state.totalBytes === undefined ? undefined : Math.max(0, state.totalBytes - state.bytesDone);
     const etaMs =
-      left === undefined ? undefined : left === 0 ? 0 : bytesPerSecond > 0 ? (left / bytesPerSecond) * 1000 : undefined;
+      left === undefined
+        ? undefined
+        : left === 0
+          ? 0
+          : bytesPerSecond > 0
+            ? (left / bytesPerSecond) * 1000
+            : undefined;
     Object.assign(state, { elapsedMs, bytesPerSecond, etaMs });
     const { errors: _errors, ...progress } = state;
     return progress;
@@ -163,7 +172,10 @@ export async function migrateDatastore(options: MigrateDatastoreOptions): Promis
   }
   onProgress?.(snapshot());
 
-  async function verifyAt(key: string, expected: { size: number; sha256: string }): Promise<boolean> {
+  async function verifyAt(
+    key: string,
+    expected: { size: number; sha256: string },
+  ): Promise<boolean> {
     const got = await hashOf(to, key, signal);
     return got.size === expected.size && got.sha256 === expected.sha256;
   }
@@ -175,7 +187,10 @@ export async function migrateDatastore(options: MigrateDatastoreOptions): Promis
     let copied = false;
     if (present && present.size === entry.size) {
       if (verify) {
-        const expected = { size: entry.size, sha256: expectedSha ?? (await hashOf(from, key, signal)).sha256 };
+        const expected = {
+          size: entry.size,
+          sha256: expectedSha ?? (await hashOf(from, key, signal)).sha256,
+        };
         if (!(await verifyAt(key, expected))) {
           // A corrupt copy at the destination: replace it.
           await to.delete(key);
@@ -195,15 +210,27 @@ export async function migrateDatastore(options: MigrateDatastoreOptions): Promis
           `Datastore "${to.id}" stored ${key} under a different key (${result.key}); both datastores must key blobs by SHA-256`,
         );
       }
-      if (result.size !== entry.size || (expectedSha !== undefined && result.sha256 !== expectedSha)) {
-        throw new MediaError("M_UNKNOWN", `Source blob ${key} does not match its listing or its key (size ${result.size}, sha256 ${result.sha256})`);
+      if (
+        result.size !== entry.size ||
+        (expectedSha !== undefined && result.sha256 !== expectedSha)
+      ) {
+        throw new MediaError(
+          "M_UNKNOWN",
+          `Source blob ${key} does not match its listing or its key (size ${result.size}, sha256 ${result.sha256})`,
+        );
       }
       if (verify) {
         if (!(await verifyAt(key, { size: result.size, sha256: result.sha256 }))) {
-          throw new MediaError("M_UNKNOWN", `Verification of ${key} at datastore "${to.id}" failed`);
+          throw new MediaError(
+            "M_UNKNOWN",
+            `Verification of ${key} at datastore "${to.id}" failed`,
+          );
         }
       } else if ((await to.head(key))?.size !== entry.size) {
-        throw new MediaError("M_UNKNOWN", `Copy of ${key} at datastore "${to.id}" has the wrong size`);
+        throw new MediaError(
+          "M_UNKNOWN",
+          `Copy of ${key} at datastore "${to.id}" has the wrong size`,
+        );
       }
       copied = true;
     }
@@ -236,7 +263,10 @@ export async function migrateDatastore(options: MigrateDatastoreOptions): Promis
           state.failed++;
           seenFailed.add(entry.key);
           if (state.errors.length < 100) {
-            state.errors.push({ key: entry.key, error: err instanceof Error ? err : new Error(String(err)) });
+            state.errors.push({
+              key: entry.key,
+              error: err instanceof Error ? err : new Error(String(err)),
+            });
           }
         }
         state.done++;

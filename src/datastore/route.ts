@@ -59,7 +59,11 @@ export interface DatastoreRouter {
   /** Deletes a recorded blob (idempotent; an unknown datastore is an error). */
   delete(datastoreId: string, key: string): Promise<void>;
   /** A direct URL for a recorded blob when its datastore offers one. */
-  url(datastoreId: string, key: string, options?: { expiresIn?: number }): Promise<string | undefined>;
+  url(
+    datastoreId: string,
+    key: string,
+    options?: { expiresIn?: number },
+  ): Promise<string | undefined>;
   /** Disposes every datastore. */
   dispose(): Promise<void>;
 }
@@ -104,13 +108,16 @@ export function routeByKind(routes: DatastoreRoutes): DatastoreRouter {
   const add = (store: Datastore, where: string): void => {
     const existing = ids.get(store.id);
     if (existing && existing !== store) {
-      throw new TypeError(`Two different datastores share the id "${store.id}" (${where}); give each an unique id`);
+      throw new TypeError(
+        `Two different datastores share the id "${store.id}" (${where}); give each an unique id`,
+      );
     }
     ids.set(store.id, store);
   };
   for (const kind of MEDIA_KINDS) add(byKind.get(kind)!, `routes.${kind}`);
   for (const [i, store] of (routes.readable ?? []).entries()) {
-    if (!isDatastore(store)) throw new TypeError(`Expected routes.readable[${i}] to be a Datastore`);
+    if (!isDatastore(store))
+      throw new TypeError(`Expected routes.readable[${i}] to be a Datastore`);
     add(store, `routes.readable[${i}]`);
   }
   const all = [...ids.values()];
@@ -124,26 +131,28 @@ export function routeByKind(routes: DatastoreRoutes): DatastoreRouter {
   return {
     forKind: (kind) => {
       const store = byKind.get(kind);
-      if (!store) throw new MediaError("M_INVALID_PARAM", `Unknown media kind ${JSON.stringify(kind)}`);
+      if (!store)
+        throw new MediaError("M_INVALID_PARAM", `Unknown media kind ${JSON.stringify(kind)}`);
       return store;
     },
     byId: (id) => ids.get(id),
     all: () => all,
     put: async (kind, source, options) => {
       const store = byKind.get(kind);
-      if (!store) throw new MediaError("M_INVALID_PARAM", `Unknown media kind ${JSON.stringify(kind)}`);
+      if (!store)
+        throw new MediaError("M_INVALID_PARAM", `Unknown media kind ${JSON.stringify(kind)}`);
       const result = await store.put(source, options);
       return { ...result, datastoreId: store.id };
     },
-    get: (datastoreId, key, options) => mustGet(datastoreId).get(key, options),
+    get: async (datastoreId, key, options) => mustGet(datastoreId).get(key, options),
     head: async (datastoreId, key) => ids.get(datastoreId)?.head(key),
-    delete: (datastoreId, key) => mustGet(datastoreId).delete(key),
+    delete: async (datastoreId, key) => mustGet(datastoreId).delete(key),
     url: async (datastoreId, key, options) => {
       const store = mustGet(datastoreId);
       return store.capabilities.url && store.url ? store.url(key, options) : undefined;
     },
     dispose: async () => {
-      await Promise.all(all.map((s) => s.dispose?.()));
+      await Promise.all(all.map(async (s) => s.dispose?.()));
     },
   };
 }

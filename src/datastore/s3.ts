@@ -147,7 +147,9 @@ function isInvalidRange(err: unknown): boolean {
 
 function positiveInt(value: unknown, option: string, min = 1): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new TypeError(`Expected ${option} to be an integer >= ${min} but received ${String(value)}`);
+    throw new TypeError(
+      `Expected ${option} to be an integer >= ${min} but received ${String(value)}`,
+    );
   }
   return value;
 }
@@ -184,7 +186,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  */
 export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
   if (typeof options?.bucket !== "string" || !/^[a-z0-9][a-z0-9.-]{1,62}$/.test(options.bucket)) {
-    throw new TypeError(`Expected bucket to be an S3 bucket name but received ${JSON.stringify(options?.bucket)}`);
+    throw new TypeError(
+      `Expected bucket to be an S3 bucket name but received ${JSON.stringify(options?.bucket)}`,
+    );
   }
   const bucket = options.bucket;
   const prefix = options.prefix ?? DEFAULT_S3_DATASTORE_OPTIONS.prefix;
@@ -201,12 +205,24 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
   }
   const id = validateId(options.id ?? DEFAULT_S3_DATASTORE_OPTIONS.id);
   const readOnly = options.readOnly ?? false;
-  const partSize = positiveInt(options.partSize ?? DEFAULT_S3_DATASTORE_OPTIONS.partSize, "partSize", 5 * 1024 * 1024);
-  const queueSize = positiveInt(options.queueSize ?? DEFAULT_S3_DATASTORE_OPTIONS.queueSize, "queueSize");
-  const maxAttempts = positiveInt(options.maxAttempts ?? DEFAULT_S3_DATASTORE_OPTIONS.maxAttempts, "maxAttempts");
+  const partSize = positiveInt(
+    options.partSize ?? DEFAULT_S3_DATASTORE_OPTIONS.partSize,
+    "partSize",
+    5 * 1024 * 1024,
+  );
+  const queueSize = positiveInt(
+    options.queueSize ?? DEFAULT_S3_DATASTORE_OPTIONS.queueSize,
+    "queueSize",
+  );
+  const maxAttempts = positiveInt(
+    options.maxAttempts ?? DEFAULT_S3_DATASTORE_OPTIONS.maxAttempts,
+    "maxAttempts",
+  );
   const checksums = options.checksums ?? DEFAULT_S3_DATASTORE_OPTIONS.checksums;
   if (checksums !== "WHEN_REQUIRED" && checksums !== "WHEN_SUPPORTED") {
-    throw new TypeError(`Expected checksums to be "WHEN_REQUIRED" or "WHEN_SUPPORTED" but received ${JSON.stringify(checksums)}`);
+    throw new TypeError(
+      `Expected checksums to be "WHEN_REQUIRED" or "WHEN_SUPPORTED" but received ${JSON.stringify(checksums)}`,
+    );
   }
   const nf = { ...DEFAULT_S3_DATASTORE_OPTIONS.notFoundRetry, ...options.notFoundRetry };
   positiveInt(nf.windowMs, "notFoundRetry.windowMs", 0);
@@ -221,17 +237,24 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
       parsed = undefined;
     }
     if (!parsed || (parsed.protocol !== "https:" && parsed.protocol !== "http:")) {
-      throw new TypeError(`Expected publicBaseUrl to be an http(s) URL but received ${JSON.stringify(options.publicBaseUrl)}`);
+      throw new TypeError(
+        `Expected publicBaseUrl to be an http(s) URL but received ${JSON.stringify(options.publicBaseUrl)}`,
+      );
     }
     publicBaseUrl = options.publicBaseUrl.replace(/\/+$/, "");
   }
   const presign = options.presign ?? false;
   const presignExpiresIn =
     typeof presign === "object"
-      ? positiveInt(presign.expiresIn ?? DEFAULT_S3_DATASTORE_OPTIONS.presignExpiresIn, "presign.expiresIn")
+      ? positiveInt(
+          presign.expiresIn ?? DEFAULT_S3_DATASTORE_OPTIONS.presignExpiresIn,
+          "presign.expiresIn",
+        )
       : DEFAULT_S3_DATASTORE_OPTIONS.presignExpiresIn;
   if (presignExpiresIn > 604_800) {
-    throw new TypeError(`Expected presign.expiresIn to be at most 604800 seconds (7 days) but received ${presignExpiresIn}`);
+    throw new TypeError(
+      `Expected presign.expiresIn to be at most 604800 seconds (7 days) but received ${presignExpiresIn}`,
+    );
   }
   const storageClass = options.storageClass as StorageClass | undefined;
   const now = options.now ?? Date.now;
@@ -268,7 +291,12 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
         return await fn();
       } catch (err) {
         const at = recentWrites.get(key);
-        if (!isNotFound(err) || at === undefined || now() - at > nf.windowMs || attempt >= nf.attempts) {
+        if (
+          !isNotFound(err) ||
+          at === undefined ||
+          now() - at > nf.windowMs ||
+          attempt >= nf.attempts
+        ) {
           throw err;
         }
         datastoreChannel.publish({ datastore: id, op: "retry-404", key, attempt });
@@ -278,7 +306,11 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
   }
 
   function refuseReadOnly(op: string): void {
-    if (readOnly) throw new MediaError("M_FORBIDDEN", `Datastore "${id}" is read-only: ${op} refused (readOnly)`);
+    if (readOnly)
+      throw new MediaError(
+        "M_FORBIDDEN",
+        `Datastore "${id}" is read-only: ${op} refused (readOnly)`,
+      );
   }
 
   async function headRaw(objectKey: string): Promise<number | undefined> {
@@ -383,7 +415,9 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
           );
         }
       } finally {
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tmpKey })).catch(() => undefined);
+        await client
+          .send(new DeleteObjectCommand({ Bucket: bucket, Key: tmpKey }))
+          .catch(() => undefined);
       }
     }
     rememberWrite(sha256);
@@ -420,19 +454,26 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     } catch (err) {
       if (isNotFound(err)) throw notFound(key, id, err);
       if (range && isInvalidRange(err)) {
-        throw new MediaError("M_INVALID_PARAM", `Range ${range.start}-${range.end ?? ""} is not satisfiable`, {
-          status: 416,
-          cause: err,
-        });
+        throw new MediaError(
+          "M_INVALID_PARAM",
+          `Range ${range.start}-${range.end ?? ""} is not satisfiable`,
+          {
+            status: 416,
+            cause: err,
+          },
+        );
       }
       throw err;
     }
     const stream = res.Body as Readable | undefined;
-    if (!stream) throw new MediaError("M_UNKNOWN", `S3 returned no body for ${key}`, { status: 502 });
+    if (!stream)
+      throw new MediaError("M_UNKNOWN", `S3 returned no body for ${key}`, { status: 502 });
     if (!range) {
       if (res.ContentLength === undefined) {
         stream.destroy();
-        throw new MediaError("M_UNKNOWN", `S3 returned no Content-Length for ${key}`, { status: 502 });
+        throw new MediaError("M_UNKNOWN", `S3 returned no Content-Length for ${key}`, {
+          status: 502,
+        });
       }
       return { stream, size: res.ContentLength };
     }
@@ -445,7 +486,12 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     const start = Number(m?.[1]);
     const end = Number(m?.[2]);
     const expectedEnd = total === undefined ? NaN : Math.min(range.end ?? total - 1, total - 1);
-    if (!m || start !== range.start || end !== expectedEnd || res.ContentLength !== end - start + 1) {
+    if (
+      !m ||
+      start !== range.start ||
+      end !== expectedEnd ||
+      res.ContentLength !== end - start + 1
+    ) {
       stream.destroy();
       throw new MediaError(
         "M_UNKNOWN",
@@ -475,9 +521,11 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     assertKey(key, id);
     refuseReadOnly("delete");
     recentWrites.delete(key);
-    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: prefix + key })).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+    await client
+      .send(new DeleteObjectCommand({ Bucket: bucket, Key: prefix + key }))
+      .catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
     for (const k of urlCache.keys()) if (k.startsWith(key)) urlCache.delete(k);
     datastoreChannel.publish({ datastore: id, op: "delete", key });
   }
@@ -500,18 +548,26 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     } while (token);
   }
 
-  async function url(key: string, urlOptions: { expiresIn?: number } = {}): Promise<string | undefined> {
+  async function url(
+    key: string,
+    urlOptions: { expiresIn?: number } = {},
+  ): Promise<string | undefined> {
     assertKey(key, id);
-    if (publicBaseUrl) return `${publicBaseUrl}/${(prefix + key).split("/").map(encodeURIComponent).join("/")}`;
+    if (publicBaseUrl)
+      return `${publicBaseUrl}/${(prefix + key).split("/").map(encodeURIComponent).join("/")}`;
     if (!presign) return undefined;
     const expiresIn = positiveInt(urlOptions.expiresIn ?? presignExpiresIn, "expiresIn");
     const cacheKey = `${key}:${expiresIn}`;
     const t = now();
     const cached = urlCache.get(cacheKey);
     if (cached && t < cached.refreshAt) return cached.url;
-    const signed = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: prefix + key }), {
-      expiresIn,
-    });
+    const signed = await getSignedUrl(
+      client,
+      new GetObjectCommand({ Bucket: bucket, Key: prefix + key }),
+      {
+        expiresIn,
+      },
+    );
     // Refresh when 10% of the lifetime (at most 5 minutes) is left.
     const margin = Math.min(expiresIn * 100, 300_000);
     urlCache.set(cacheKey, { url: signed, refreshAt: t + expiresIn * 1000 - margin });
@@ -528,7 +584,9 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     let removed = 0;
     let token: string | undefined;
     do {
-      const res = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: tmpPrefix, ContinuationToken: token }));
+      const res = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: tmpPrefix, ContinuationToken: token }),
+      );
       for (const obj of res.Contents ?? []) {
         if (obj.Key && (obj.LastModified?.getTime() ?? 0) < cutoff) {
           await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: obj.Key }));
@@ -537,10 +595,14 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
       }
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
-    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: tmpPrefix }));
+    const uploads = await client.send(
+      new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: tmpPrefix }),
+    );
     for (const u of uploads.Uploads ?? []) {
       if (u.Key && u.UploadId && (u.Initiated?.getTime() ?? 0) < cutoff) {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+        await client.send(
+          new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
+        );
         removed++;
       }
     }

@@ -69,7 +69,10 @@ export interface Datastore {
     options?: DatastorePutOptions,
   ): Promise<DatastorePutResult>;
   /** Streams a blob (or a range of it) out. Missing key: `MediaError` `M_NOT_FOUND`; range past the end: `M_INVALID_PARAM` with status 416. */
-  get(key: string, options?: { range?: ByteRange; signal?: AbortSignal }): Promise<DatastoreGetResult>;
+  get(
+    key: string,
+    options?: { range?: ByteRange; signal?: AbortSignal },
+  ): Promise<DatastoreGetResult>;
   /** The blob's size, or `undefined` when it does not exist. */
   head(key: string): Promise<{ size: number } | undefined>;
   /** Removes a blob; removing a missing one is not an error. */

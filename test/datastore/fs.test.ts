@@ -43,7 +43,9 @@ describe("fsDatastore", () => {
     after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_c, sig) => resolve(sig)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once("exit", (_c, sig) => resolve(sig)),
+    );
     await new Promise<void>((resolve, reject) => {
       let out = "";
       child.stdout.on("data", (d: Buffer) => {
@@ -59,14 +61,21 @@ describe("fsDatastore", () => {
     const tmp = path.join(root, ".tmp");
     const temps = await readdir(tmp);
     assert.equal(temps.length, 1, "the killed writer left its temp file");
-    assert.ok((await stat(path.join(tmp, temps[0]!))).size >= 4 * 1024 * 1024, "the temp file holds the partial write");
+    assert.ok(
+      (await stat(path.join(tmp, temps[0]!))).size >= 4 * 1024 * 1024,
+      "the temp file holds the partial write",
+    );
     assert.deepEqual(await walkFiles(root, tmp), [], "no partial blob is visible under a key");
 
     const store = fsDatastore({ root });
     const listed = [];
     for await (const e of store.list()) listed.push(e);
     assert.deepEqual(listed, []);
-    assert.deepEqual(await readdir(tmp), [], "the start-up sweep removed the dead writer's temp file");
+    assert.deepEqual(
+      await readdir(tmp),
+      [],
+      "the start-up sweep removed the dead writer's temp file",
+    );
     assert.equal(await store.sweep(), 0);
   });
 
@@ -92,7 +101,10 @@ describe("fsDatastore", () => {
     await writeFile(path.join(outside, "secret"), secret);
     // A symlinked blob file.
     await mkdir(path.join(root, key.slice(0, 2), key.slice(2, 4)), { recursive: true });
-    await symlink(path.join(outside, "secret"), path.join(root, key.slice(0, 2), key.slice(2, 4), key));
+    await symlink(
+      path.join(outside, "secret"),
+      path.join(root, key.slice(0, 2), key.slice(2, 4), key),
+    );
     const store = fsDatastore({ root });
     await assert.rejects(store.get(key), isCode("M_NOT_FOUND"));
     assert.equal(await store.head(key), undefined);

@@ -95,10 +95,27 @@ describe("migrateDatastore and the migrate CLI", () => {
     assert.equal(expected.size, 1000);
 
     const spec = `s3://${s3.bucket}/migrated/?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true&region=${s3.region}`;
-    const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey };
+    const env = {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    };
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", cli, "migrate", "--from", `fs:${root}`, "--to", spec, "--delete", "--no-progress", "--concurrency", "4"],
+      [
+        "--import",
+        "tsx",
+        cli,
+        "migrate",
+        "--from",
+        `fs:${root}`,
+        "--to",
+        spec,
+        "--delete",
+        "--no-progress",
+        "--concurrency",
+        "4",
+      ],
       { env, stdio: ["ignore", "pipe", "pipe"] },
     );
     after(() => {
@@ -106,7 +123,9 @@ describe("migrateDatastore and the migrate CLI", () => {
     });
     let log = "";
     child.stderr.on("data", (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_c, sig) => resolve(sig)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once("exit", (_c, sig) => resolve(sig)),
+    );
     const killedAt = await new Promise<number>((resolve, reject) => {
       child.stdout.on("data", (d: Buffer) => {
         log += d.toString();
@@ -117,7 +136,9 @@ describe("migrateDatastore and the migrate CLI", () => {
           resolve(last);
         }
       });
-      child.once("exit", () => reject(new Error(`the migration ended before it could be killed:\n${log}`)));
+      child.once("exit", () =>
+        reject(new Error(`the migration ended before it could be killed:\n${log}`)),
+      );
     });
     assert.equal(await exited, "SIGKILL");
     assert.ok(killedAt < 1000, `killed half way (at ${killedAt})`);
@@ -135,10 +156,19 @@ describe("migrateDatastore and the migrate CLI", () => {
     }
 
     // Resume (in process, through the same CLI entry point).
-    const cap = captureIo({ AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey });
-    const code = await main(["migrate", "--from", `fs:${root}`, "--to", spec, "--delete", "--no-progress"], cap.io);
+    const cap = captureIo({
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    });
+    const code = await main(
+      ["migrate", "--from", `fs:${root}`, "--to", spec, "--delete", "--no-progress"],
+      cap.io,
+    );
     assert.equal(code, 0, cap.err());
-    assert.match(cap.out(), /finished: \d+ copied, \d+ already at the destination, \d+ deleted from the source, 0 failed/);
+    assert.match(
+      cap.out(),
+      /finished: \d+ copied, \d+ already at the destination, \d+ deleted from the source, 0 failed/,
+    );
     const skipped = Number(/(\d+) already at the destination/.exec(cap.out())![1]);
     assert.ok(skipped >= 0);
 
@@ -186,7 +216,11 @@ describe("migrateDatastore and the migrate CLI", () => {
     for (let i = 0; i < 30; i++) bytes += (await source.put(blobBytes(3000 + i))).size;
     const destination = s3Store("skip/");
     const seen: MigrationProgress[] = [];
-    const first = await migrateDatastore({ from: source, to: destination, onProgress: (p) => seen.push(p) });
+    const first = await migrateDatastore({
+      from: source,
+      to: destination,
+      onProgress: (p) => seen.push(p),
+    });
     assert.deepEqual([first.copied, first.skipped, first.failed, first.deleted], [30, 0, 0, 0]);
     assert.equal(first.total, 30);
     assert.equal(first.totalBytes, bytes);
@@ -234,13 +268,22 @@ describe("migrateDatastore and the migrate CLI", () => {
     const source = fsDatastore({ root, fsync: false });
     for (let i = 0; i < 5; i++) await source.put(blobBytes(5000 + i));
     const cap = captureIo({}, true);
-    assert.equal(await main(["migrate", "--from", `fs:${root}`, "--to", `fs:${await newDir()}`], cap.io), 0);
+    assert.equal(
+      await main(["migrate", "--from", `fs:${root}`, "--to", `fs:${await newDir()}`], cap.io),
+      0,
+    );
     assert.match(cap.err(), /\r\[#{24}\] 5\/5 blobs .* ETA 0:00/);
 
     const bad = captureIo();
     assert.equal(await main(["migrate", "--from", "nowhere", "--to", "fs:/tmp/x"], bad.io), 2);
     assert.match(bad.err(), /fs:PATH/);
-    assert.equal(await main(["migrate", "--from", `fs:${root}`, "--to", "fs:/tmp/x", "--concurrency", "0"], bad.io), 2);
+    assert.equal(
+      await main(
+        ["migrate", "--from", `fs:${root}`, "--to", "fs:/tmp/x", "--concurrency", "0"],
+        bad.io,
+      ),
+      2,
+    );
     assert.match(bad.err(), /--concurrency/);
     assert.equal(await main(["frobnicate"], bad.io), 2);
 
@@ -257,6 +300,9 @@ describe("migrateDatastore and the migrate CLI", () => {
       bytesPerSecond: 100_000,
       etaMs: 10_000,
     });
-    assert.equal(line, "[############............] 500/1000 blobs  1.0 MB/2.0 MB  100.0 KB/s  ETA 0:10  (20 already there)");
+    assert.equal(
+      line,
+      "[############............] 500/1000 blobs  1.0 MB/2.0 MB  100.0 KB/s  ETA 0:10  (20 already there)",
+    );
   });
 });

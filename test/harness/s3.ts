@@ -110,7 +110,8 @@ function fixRanges(store: FilesystemStore): void {
     }
     const size = Number(metadata["content-length"]);
     const objectPath = store.getResourcePath(bucket, key, "object");
-    const ranged = options !== undefined && (options.start !== undefined || options.end !== undefined);
+    const ranged =
+      options !== undefined && (options.start !== undefined || options.end !== undefined);
     if (!ranged) {
       return new S3Object(bucket, key, createReadStream(objectPath), metadata);
     }
@@ -121,7 +122,12 @@ function fixRanges(store: FilesystemStore): void {
       object.range = { start, end };
       return object;
     }
-    const object = new S3Object(bucket, key, createReadStream(objectPath, { start, end }), metadata);
+    const object = new S3Object(
+      bucket,
+      key,
+      createReadStream(objectPath, { start, end }),
+      metadata,
+    );
     object.range = { start, end };
     return object;
   };
@@ -195,7 +201,10 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
       ctx.body =
         `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult><Bucket>${xmlEscape(b)}</Bucket>` +
         open
-          .map((u) => `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${u.uploadId}</UploadId></Upload>`)
+          .map(
+            (u) =>
+              `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${u.uploadId}</UploadId></Upload>`,
+          )
           .join("") +
         `<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`;
       return;
