@@ -12,6 +12,7 @@ import {
   parseRedisUrl,
   redact,
   withTimeout,
+  CacheTimeoutError,
 } from "./redis-client.js";
 import { singleFlight } from "./single-flight.js";
 import type { CacheSetOptions, MediaCache } from "./types.js";
@@ -140,7 +141,30 @@ if now > tonumber(ARGV[2]) then return 0 end
 if ARGV[3] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) else redis.call('SET', KEYS[1], ARGV[1]) end
 return 1`;
 
+// Second half of a large write: the value was SET under a temporary key (a plain SET, the
+// fast path for big payloads); this moves it into place if the deadline has not passed.
+const RENAME_SCRIPT = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > tonumber(ARGV[1]) then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) else redis.call('PERSIST', KEYS[2]) end
+return 1`;
+
+/** Values at least this long are written as SET tmp + guarded RENAME (Lua copies are slow). */
+const LARGE_VALUE_BYTES = 32 * 1024;
+
 type Client = Redis | Cluster;
+
+const isCluster = (client: Client): boolean =>
+  (client as { isCluster?: boolean }).isCluster === true;
+
+interface Deadline<T> {
+  readonly at: number;
+  settled: boolean;
+  readonly reject: (error: Error) => void;
+  readonly resolve: (value: T) => void;
+}
 
 interface Shard {
   readonly name: string;
@@ -159,7 +183,10 @@ interface Shard {
   purge: boolean;
   /** Server clock minus local clock, from the last TIME round trip. */
   offsetMs: number;
-  scriptSha: string | undefined;
+  setSha: string | undefined;
+  renameSha: string | undefined;
+  /** performance.now() of the last reply (value or error reply) from the shard. */
+  lastReplyAt: number;
 }
 
 /**
@@ -293,7 +320,9 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
         pending: new Set(),
         purge: false,
         offsetMs: 0,
-        scriptSha: undefined,
+        setSha: undefined,
+        renameSha: undefined,
+        lastReplyAt: 0,
       };
     });
   };
@@ -345,7 +374,15 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
   const failure = (shard: Shard, client: Client, op: string, error: unknown) => {
     fail(op, error, shard);
     // The server answered: it is alive (e.g. OOM under maxmemory); not a breaker matter.
-    if (isReplyError(error) || shard.client !== client || shard.state !== "up") return;
+    if (isReplyError(error)) {
+      shard.lastReplyAt = performance.now();
+      return;
+    }
+    if (shard.client !== client || shard.state !== "up") return;
+    // A timeout while other replies keep arriving is an overloaded shard, not a dead one:
+    // that command is a miss, but the breaker stays closed.
+    if (error instanceof CacheTimeoutError && performance.now() - shard.lastReplyAt < timeoutMs)
+      return;
     if (++shard.failures >= failureThreshold) {
       markDown(shard, `${failureThreshold} consecutive failures, last: ${toError(error).message}`);
     }
@@ -357,12 +394,65 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     what: string,
   ): Promise<T> => withTimeout(run(client), timeoutMs, what);
 
+  // Deadlines of hot-path commands without a timer each: one sweep every `timeoutMs / 10`
+  // rejects the expired ones (deadlines are in send order, so only the head is checked).
+  const deadlines: Array<Deadline<never>> = [];
+  let head = 0;
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    const t = performance.now();
+    while (head < deadlines.length) {
+      const entry = deadlines[head]!;
+      if (!entry.settled) {
+        if (entry.at > t) break;
+        entry.settled = true;
+        entry.reject(new CacheTimeoutError(`command timed out after ${timeoutMs} ms`));
+      }
+      head++;
+    }
+    if (head === deadlines.length) {
+      deadlines.length = 0;
+      head = 0;
+      clearInterval(sweeper);
+      sweeper = undefined;
+    } else if (head > 1024) {
+      deadlines.splice(0, head);
+      head = 0;
+    }
+  };
+  const timed = <T>(shard: Shard, promise: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const entry: Deadline<T> = {
+        at: performance.now() + timeoutMs,
+        settled: false,
+        resolve,
+        reject,
+      };
+      deadlines.push(entry);
+      if (sweeper === undefined) {
+        sweeper = setInterval(sweep, Math.max(5, Math.floor(timeoutMs / 10)));
+        sweeper.unref();
+      }
+      promise.then(
+        (value) => {
+          shard.lastReplyAt = performance.now();
+          if (entry.settled) return;
+          entry.settled = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (entry.settled) return;
+          entry.settled = true;
+          reject(toError(error));
+        },
+      );
+    });
+
   const loadScript = async (shard: Shard, client: Client) => {
-    shard.scriptSha = await command(
-      client,
-      (c) => c.script("LOAD", SET_SCRIPT) as Promise<string>,
-      "SCRIPT LOAD",
-    );
+    [shard.setSha, shard.renameSha] = await Promise.all([
+      command(client, (c) => c.script("LOAD", SET_SCRIPT) as Promise<string>, "SCRIPT LOAD"),
+      command(client, (c) => c.script("LOAD", RENAME_SCRIPT) as Promise<string>, "SCRIPT LOAD"),
+    ]);
   };
 
   const clearNamespace = async (client: Client) => {
@@ -497,7 +587,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     let value: Buffer | null | undefined;
     if (client !== undefined) {
       try {
-        value = await command(client, (c) => c.getBuffer(prefix + key), "GET");
+        value = await timed(shard, client.getBuffer(prefix + key));
         shard.failures = 0;
       } catch (error) {
         failure(shard, client, "get", error);
@@ -538,6 +628,25 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     );
   };
 
+  const script = async (
+    shard: Shard,
+    client: Client,
+    sha: string | undefined,
+    source: string,
+    numKeys: number,
+    args: Array<string | number | Buffer>,
+  ): Promise<unknown> => {
+    try {
+      if (sha === undefined) throw new Error("NOSCRIPT not loaded yet");
+      return await timed(shard, client.evalsha(sha, numKeys, ...args));
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
+      return await timed(shard, client.eval(source, numKeys, ...args));
+    }
+  };
+
+  const writeId = Math.random().toString(36).slice(2, 10);
+  let writeSeq = 0;
   const runSet = async (
     shard: Shard,
     client: Client,
@@ -545,15 +654,28 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     value: Buffer,
     ttl: number | undefined,
   ) => {
+    // The server refuses the write once its own clock passes this deadline, so a write that
+    // sat in a frozen server's socket buffer cannot land after we gave up on it.
     const deadline = Math.floor(now() + shard.offsetMs + 2 * timeoutMs);
-    const args = [1, prefix + key, value, deadline, ttl ?? 0] as const;
-    try {
-      if (shard.scriptSha === undefined) throw new Error("NOSCRIPT not loaded");
-      await command(client, (c) => c.evalsha(shard.scriptSha!, ...args), "SET");
-    } catch (error) {
-      if (!(error instanceof Error) || !/NOSCRIPT/.test(error.message)) throw error;
-      await command(client, (c) => c.eval(SET_SCRIPT, ...args), "SET");
+    if (value.length < LARGE_VALUE_BYTES || isCluster(client)) {
+      await script(shard, client, shard.setSha, SET_SCRIPT, 1, [
+        prefix + key,
+        value,
+        deadline,
+        ttl ?? 0,
+      ]);
+      return;
     }
+    const tmp = `${namespace}:v1tmp:${writeId}:${writeSeq++}`;
+    await Promise.all([
+      timed(shard, client.set(tmp, value, "PX", 4 * timeoutMs)),
+      script(shard, client, shard.renameSha, RENAME_SCRIPT, 2, [
+        tmp,
+        prefix + key,
+        deadline,
+        ttl ?? 0,
+      ]),
+    ]);
   };
 
   const set = async (key: string, value: Buffer, setOptions?: CacheSetOptions): Promise<void> => {
@@ -617,7 +739,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       return;
     }
     try {
-      await command(client, (c) => c.unlink(prefix + key), "UNLINK");
+      await timed(shard, client.unlink(prefix + key));
       shard.failures = 0;
     } catch (error) {
       remember(shard, key);

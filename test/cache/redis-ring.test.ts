@@ -72,6 +72,27 @@ describe("redisRingCache", () => {
     assert.equal(await rawFor(servers[0]!).get("foreign"), "keep me");
   });
 
+  it("writes large values through a temporary key, honours their TTL and leaves no temporary keys", async () => {
+    const ring = track(redisRingCache({ shards: servers.map((s) => s.url), namespace: "large" }));
+    const big = Buffer.alloc(256 * 1024, 0x42);
+    await ring.set("big", big);
+    await ring.set("big-ttl", big, { ttlMs: 100 });
+    assert.deepEqual(await ring.get("big"), big);
+    assert.deepEqual(await ring.get("big-ttl"), big);
+    const owner = servers.find(
+      (s) => ring.ring.shardFor("big-ttl") === `redis://127.0.0.1:${s.port}`,
+    )!;
+    const pttl = await rawFor(owner).pttl("large:v1:big-ttl");
+    assert.ok(pttl > 0 && pttl <= 100, `TTL ${pttl}`);
+    const bigOwner = servers.find(
+      (s) => ring.ring.shardFor("big") === `redis://127.0.0.1:${s.port}`,
+    )!;
+    assert.equal(await rawFor(bigOwner).pttl("large:v1:big"), -1, "no TTL unless asked");
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.equal(await ring.get("big-ttl"), undefined);
+    for (const server of servers) assert.deepEqual(await rawFor(server).keys("large:v1tmp:*"), []);
+  });
+
   it("does not cache values above maxItemBytes", async () => {
     const events: CacheEvent[] = [];
     const ring = track(

@@ -170,7 +170,7 @@ describe("redisRingCache under shard failure", () => {
 
     const load = startLoad(
       ring,
-      keys.filter((k) => k !== deletedWhileDown && k !== lateWrite),
+      keys.filter((k) => k !== deletedWhileDown && k !== lateWrite && k !== owned[4]),
       (k) => owned.includes(k),
     );
     await sleep(200);
@@ -179,7 +179,12 @@ describe("redisRingCache under shard failure", () => {
     const frozenTime = performance.now();
     // A write the frozen server will only read after SIGCONT: it must never land.
     const lateStart = performance.now();
-    await ring.set(lateWrite, Buffer.from("late"));
+    const lateLarge = owned[4]!;
+    await Promise.all([
+      ring.set(lateWrite, Buffer.from("late")),
+      // Large values take the other write path (SET under a temporary key + guarded RENAME).
+      ring.set(lateLarge, Buffer.alloc(100 * 1024, 0x6c)),
+    ]);
     const lateMs = performance.now() - lateStart;
     const tripMs = await until("breaker open", () => stateOf(victim) === "down");
     await sleep(300);
@@ -219,6 +224,11 @@ describe("redisRingCache under shard failure", () => {
       await raw.get(`mmk:v1:${lateWrite}`),
       `value-${lateWrite}`,
       "the timed-out write did not land late",
+    );
+    assert.equal(
+      await raw.get(`mmk:v1:${lateLarge}`),
+      `value-${lateLarge}`,
+      "the large timed-out write did not land late",
     );
     assert.equal(await raw.get(`mmk:v1:${deletedWhileDown}`), null);
     assert.equal(
