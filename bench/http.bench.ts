@@ -107,7 +107,10 @@ async function main(): Promise<void> {
   const plain = http.createServer((req, res) => {
     const entry = files.get(req.url ?? "");
     if (!entry) return void res.writeHead(404).end();
-    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": entry.size });
+    res.writeHead(200, {
+      "Content-Type": "application/octet-stream",
+      "Content-Length": entry.size,
+    });
     createReadStream(entry.file).pipe(res);
   });
   plain.keepAliveTimeout = 60_000;
@@ -124,12 +127,16 @@ async function main(): Promise<void> {
   const plainUrl = await listen(plain);
   const rawUrl = await listen(rawUploads);
 
+  // HTTP_BENCH_PART=download|upload runs one half (both by default).
+  const part = process.env.HTTP_BENCH_PART ?? "all";
   try {
-    for (const [label, size, ms, target] of [
-      ["16 KiB", 16 * KiB, 3000, 2],
-      ["1 MiB", MiB, 3000, 0.9],
-      ["50 MiB", 50 * MiB, 4000, 0.9],
-    ] as const) {
+    for (const [label, size, ms, target] of part === "upload"
+      ? []
+      : ([
+          ["16 KiB", 16 * KiB, 3000, 2],
+          ["1 MiB", MiB, 3000, 0.9],
+          ["50 MiB", 50 * MiB, 4000, 0.9],
+        ] as const)) {
       const bytes = Buffer.alloc(size);
       for (let i = 0; i < size; i += 4096) bytes[i] = i & 0xff;
       const name = `file-${size}`;
@@ -167,6 +174,18 @@ async function main(): Promise<void> {
       });
     }
 
+    if (part !== "download") await uploads();
+  } finally {
+    for (const s of [ours, plain, rawUploads]) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+    await repo.close();
+    await dir.cleanup();
+  }
+  finish();
+
+  async function uploads(): Promise<void> {
     const uploadBytes = 256 * MiB;
     await loadgen(["post", `${rawUrl}/`, String(32 * MiB)]);
     await loadgen(["post", `${oursUrl}/_matrix/media/v3/upload`, String(32 * MiB)]);
@@ -193,15 +212,7 @@ async function main(): Promise<void> {
       lowerIsBetter: true,
       target: 1,
     });
-  } finally {
-    for (const s of [ours, plain, rawUploads]) {
-      s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
-    }
-    await repo.close();
-    await dir.cleanup();
   }
-  finish();
 }
 
 await main();
