@@ -2,7 +2,8 @@
 // real processes), lazy migration, index use, option validation.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type pg from "pg";
+import pg from "pg";
+import { MediaError } from "../../src/errors.js";
 import { postgresMetadataStore, type PgPoolLike } from "../../src/metadata/index.js";
 import { migrationLockKey } from "../../src/metadata/postgres.js";
 import { createTestDatabase, type TestDatabase } from "../harness/postgres.js";
@@ -158,6 +159,72 @@ describe("postgresMetadataStore migrations", () => {
       }
     } finally {
       client.release();
+    }
+  });
+
+  it("two connections completing one pending upload at once: exactly one wins", async () => {
+    const schema = "complete_race";
+    const pools = [0, 1].map(() => new pg.Pool({ connectionString: db.url, max: 1 }));
+    for (const p of pools) p.on("error", () => {});
+    const [a, b] = pools.map((pool) => postgresMetadataStore({ pool, schema }));
+    await a!.migrate();
+    const record = {
+      origin: "example.org",
+      mediaId: "contested",
+      kind: "local" as const,
+      contentType: "image/png",
+      filename: null,
+      size: 7,
+      sha256: "b".repeat(64),
+      datastoreId: "fs",
+      location: "first",
+      uploader: "@u:example.org",
+      createdAt: 1,
+      lastAccessAt: 1,
+      quarantined: false,
+      protected: false,
+    };
+    await a!.createPending({
+      origin: "example.org",
+      mediaId: "contested",
+      creator: "@u:example.org",
+      createdAt: 1,
+      expiresAt: 1e12,
+    });
+    // A third connection locks the pending row so both completions are provably in flight together.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(
+        `SELECT 1 FROM "${schema}".mmk_pending WHERE media_id = 'contested' FOR UPDATE`,
+      );
+      const outcomes = Promise.allSettled([
+        a!.completePending({ ...record, location: "from-a" }, 2),
+        b!.completePending({ ...record, location: "from-b" }, 2),
+      ]);
+      for (let i = 0; ; i++) {
+        const { rows } = await db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%mmk_pending%'`,
+        );
+        if (rows[0]!.n >= 2) break;
+        assert.ok(i < 600, "both completions should wait on the pending row");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await holder.query("COMMIT");
+      const settled = await outcomes;
+      const won = settled.filter((o) => o.status === "fulfilled");
+      assert.equal(won.length, 1);
+      const lost = settled.find((o) => o.status === "rejected");
+      assert.ok(
+        lost && MediaError.is(lost.reason) && lost.reason.errcode === "M_CANNOT_OVERWRITE_MEDIA",
+        "the loser gets M_CANNOT_OVERWRITE_MEDIA",
+      );
+      const stored = await a!.getMedia("example.org", "contested");
+      assert.equal(stored!.location, settled[0].status === "fulfilled" ? "from-a" : "from-b");
+      assert.deepEqual(await b!.getUsage("@u:example.org"), { bytes: 7, count: 1 });
+    } finally {
+      holder.release();
+      await Promise.all(pools.map((p) => p.end()));
     }
   });
 
