@@ -1,4 +1,5 @@
 // Header formatting checked against the standard parser (content-disposition) and RFC 7233.
+/* eslint-disable no-control-regex -- the tests look for control characters on purpose */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import contentDispositionLib from "content-disposition";
