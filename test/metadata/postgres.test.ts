@@ -236,6 +236,42 @@ describe("postgresMetadataStore migrations", () => {
     assert.throws(() => postgresMetadataStore({ pool: db.pool, schema: "" }), /options\.schema/);
     assert.throws(() => postgresMetadataStore({ pool: {} as PgPoolLike }), /options\.pool/);
     assert.throws(() => postgresMetadataStore(undefined as never), /pool/);
+    assert.throws(
+      () => postgresMetadataStore({ pool: db.pool, preparedStatements: "yes" as never }),
+      /options\.preparedStatements/,
+    );
+  });
+
+  it("works without prepared statements (for poolers that cannot keep them)", async () => {
+    // One connection, so pg_prepared_statements (per session) shows what the store prepared.
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    pool.on("error", () => {});
+    const preparedIn = async (schema: string): Promise<number> => {
+      const { rows } = await pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE $1",
+        [`%"${schema}".mmk_pending%`],
+      );
+      return rows[0]!.n;
+    };
+    try {
+      for (const [schema, preparedStatements] of [
+        ["unprepared", false],
+        ["prepared", true],
+      ] as const) {
+        const store = postgresMetadataStore({ pool, schema, preparedStatements });
+        await store.createPending({
+          origin: "example.org",
+          mediaId: "u1",
+          creator: "@u:example.org",
+          createdAt: 1,
+          expiresAt: 9,
+        });
+        assert.equal((await store.getPending("example.org", "u1"))?.expiresAt, 9);
+        assert.equal((await preparedIn(schema)) > 0, preparedStatements, schema);
+      }
+    } finally {
+      await pool.end();
+    }
   });
 
   it("keeps schemas apart", async () => {
