@@ -143,6 +143,11 @@ export interface PreviewOptions {
   ts?: number;
   /** `Accept-Language` for this call. @defaultValue the fetcher's `acceptLanguage` */
   language?: string;
+  /**
+   * Stops waiting: the call rejects with the signal's reason. The fetch itself (shared with
+   * concurrent callers of the same key) still ends within the guard's deadline.
+   */
+  signal?: AbortSignal;
 }
 
 /** Produces previews. */
@@ -196,6 +201,24 @@ function upstreamStatus(res: SafeResponse): MediaError {
 function unsupported(res: SafeResponse): MediaError {
   res.cancel();
   return new MediaError("M_UNKNOWN", "The URL's content type cannot be previewed", { status: 502 });
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: Error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**
@@ -520,11 +543,12 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
       if (!Number.isFinite(ts)) throw new MediaError("M_INVALID_PARAM", "Invalid ts");
       const key: PreviewCacheKey = { url: url.href, bucket: previewBucket(ts), language };
       const id = `${key.bucket}\u0000${key.language}\u0000${key.url}`;
-      const running = inFlight.get(id);
-      if (running) return running;
-      const promise = run(url, key).finally(() => inFlight.delete(id));
-      inFlight.set(id, promise);
-      return promise;
+      let promise = inFlight.get(id);
+      if (!promise) {
+        promise = run(url, key).finally(() => inFlight.delete(id));
+        inFlight.set(id, promise);
+      }
+      return callOptions.signal ? abortable(promise, callOptions.signal) : promise;
     },
   };
 }

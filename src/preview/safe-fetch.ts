@@ -426,7 +426,7 @@ export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
           origin: url.origin,
           path: `${url.pathname}${url.search}`,
           method,
-          headers: { ...headers, host: url.host },
+          headers,
           signal,
         });
       } catch (error) {

@@ -531,6 +531,22 @@ describe("createPreviewFetcher", () => {
     assert.deepEqual(stored, [png.length]);
   });
 
+  it("a caller's signal stops its wait", async () => {
+    routes.set("/slow", (req, res) => {
+      const timer = setTimeout(() => html("<title>slow</title>")(req, res), 300);
+      res.on("close", () => clearTimeout(timer));
+    });
+    const fetcher = createPreviewFetcher({ fetch: safeFetch });
+    const controller = new AbortController();
+    const reason = new Error("client went away");
+    const waiting = fetcher.preview(`${server.origin}/slow`, { ts: 0, signal: controller.signal });
+    controller.abort(reason);
+    await assert.rejects(waiting, (e) => e === reason);
+    // Another caller still gets the shared result.
+    const other = await fetcher.preview(`${server.origin}/slow`, { ts: 0 });
+    assert.equal(other.og["og:title"], "slow");
+  });
+
   it("concurrent previews of one URL share a single fetch", async () => {
     let count = 0;
     routes.set("/shared", (_req, res) => {

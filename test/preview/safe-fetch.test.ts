@@ -387,6 +387,23 @@ describe("createSafeFetch: configuration", () => {
     assert.throws(() => createSafeFetch({ proxy: "http://127.0.0.1:3128" }), /allowProxy/);
   });
 
+  it("with an opted-in proxy, a denied target is refused before the proxy is contacted", async () => {
+    const proxy = await countingListener();
+    const { lookup } = stubResolver({ "intranet.test": ["10.0.0.9"] });
+    const safeFetch = createSafeFetch({
+      proxy: `http://127.0.0.1:${proxy.port}`,
+      allowProxy: true,
+      lookup,
+    });
+    for (const url of ["http://10.0.0.1/", "https://[::1]/", "http://intranet.test/"]) {
+      const error = await refusal(safeFetch(url));
+      assert.equal(error.reason, "address-denied", url);
+    }
+    assert.equal(proxy.connections, 0);
+    await safeFetch.close();
+    await proxy.close();
+  });
+
   it("invalid options are refused with the option's name", () => {
     assert.throws(() => createSafeFetch({ maxRedirects: -1 }), /maxRedirects/);
     assert.throws(() => createSafeFetch({ timeoutMs: 0 }), /timeoutMs/);
