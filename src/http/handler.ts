@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { channel } from "node:diagnostics_channel";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { MediaError } from "../errors.js";
 import { isValidMediaId, isValidServerName } from "../ids/validate.js";
@@ -26,8 +28,10 @@ export interface MediaUser {
 /** What the rate-limit hook sees. */
 export interface RateLimitContext {
   route: MediaRouteName;
-  /** Undefined for unauthenticated legacy downloads. */
+  /** Undefined for unauthenticated legacy downloads and federation requests. */
   user: MediaUser | undefined;
+  /** The requesting server, for federation routes. */
+  server?: string | undefined;
   /** The peer address. */
   ip: string | undefined;
   req: IncomingMessage;
@@ -44,6 +48,14 @@ export interface MediaHandlerOptions {
     req: IncomingMessage,
     credentials: { accessToken: string },
   ) => Promise<MediaUser | undefined>;
+  /**
+   * Verifies a federation request (the `X-Matrix` authorization) and resolves to the
+   * requesting server's name, or `undefined` to refuse it (`401 M_UNAUTHORIZED`). When
+   * given, the handler serves `GET /_matrix/federation/v1/media/download/{mediaId}` and
+   * `.../thumbnail/{mediaId}` (local media only, as `multipart/mixed`); without it those
+   * paths are not media routes (the handler resolves `false`).
+   */
+  authenticateServer?: (req: IncomingMessage) => Promise<string | undefined>;
   /**
    * Returns milliseconds to wait when the request is over a limit (`429 M_LIMIT_EXCEEDED`
    * with `Retry-After`), or `undefined` to let it through. Runs after authentication.
@@ -202,7 +214,10 @@ export function createMediaHandler(
     throw new TypeError("Expected options.freezeLegacy to be a boolean or { after: number }");
   }
   const cacheControl = options.cacheControl ?? DEFAULT_MEDIA_HANDLER_OPTIONS.cacheControl;
-  const { authenticate, rateLimit, logger } = options;
+  const { authenticate, authenticateServer, rateLimit, logger } = options;
+  if (authenticateServer !== undefined && typeof authenticateServer !== "function") {
+    throw new TypeError("Expected options.authenticateServer to be a function (req) => serverName");
+  }
 
   const frozen = (record: MediaRecord): boolean =>
     freeze === true || (typeof freeze === "object" && record.createdAt >= freeze.after);
@@ -422,6 +437,103 @@ export function createMediaHandler(
     sendJson(res, 200, ids ? {} : { content_uri: result.mxc });
   }
 
+  /** Serves local media to another server as `multipart/mixed`: metadata JSON, then the bytes. */
+  async function federation(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: MatchedRoute,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const mediaId = route.mediaId ?? "";
+    if (!isValidMediaId(mediaId)) throw new MediaError("M_INVALID_PARAM", "Invalid media ID");
+    const timeoutMs = optionalInt(query, "timeout_ms");
+    // The federation path names no server: find the local name the media lives under.
+    let origin = repo.serverNames[0]!;
+    for (const name of repo.serverNames) {
+      try {
+        await repo.lookup(name, mediaId, { timeoutMs: 0 });
+        origin = name;
+        break;
+      } catch (error) {
+        if (MediaError.is(error) && error.errcode === "M_NOT_YET_UPLOADED") {
+          origin = name;
+          break;
+        }
+        if (!(MediaError.is(error) && error.errcode === "M_NOT_FOUND")) throw error;
+      }
+    }
+    let contentType: string;
+    let disposition: string;
+    let bytes: Buffer | undefined;
+    let stream: Readable | undefined;
+    let size: number;
+    if (route.name === "federation_thumbnail") {
+      const width = optionalInt(query, "width");
+      const height = optionalInt(query, "height");
+      if (width === undefined || height === undefined) {
+        throw new MediaError("M_MISSING_PARAM", "width and height are required");
+      }
+      const method = query.get("method") ?? "scale";
+      if (method !== "crop" && method !== "scale") {
+        throw new MediaError("M_INVALID_PARAM", "Expected method crop or scale");
+      }
+      const thumb = await repo.thumbnail(origin, mediaId, {
+        width,
+        height,
+        method,
+        animated: optionalBool(query, "animated"),
+        timeoutMs,
+      });
+      contentType = servedContentType(thumb.contentType);
+      disposition = contentDisposition(
+        "inline",
+        `thumbnail.${THUMBNAIL_EXTENSIONS[thumb.contentType] ?? "bin"}`,
+      );
+      bytes = thumb.buffer;
+      size = bytes.length;
+    } else {
+      const record = await repo.lookup(origin, mediaId, { timeoutMs });
+      const body = await repo.read(record);
+      contentType = servedContentType(record.contentType);
+      disposition = contentDisposition(
+        isInlineType(record.contentType) ? "inline" : "attachment",
+        record.filename,
+      );
+      bytes = body.buffer;
+      stream = body.stream;
+      size = body.size;
+    }
+    const boundary = randomBytes(16).toString("hex");
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Type: application/json\r\n\r\n{}\r\n` +
+        `--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Disposition: ${disposition}\r\n\r\n`,
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      "Content-Type": `multipart/mixed; boundary=${boundary}`,
+      "Content-Length": head.length + size + tail.length,
+      "Cache-Control": "no-store",
+    });
+    if (req.method === "HEAD") {
+      stream?.destroy();
+      res.end();
+      return;
+    }
+    res.write(head);
+    if (bytes) {
+      res.write(bytes);
+    } else if (stream) {
+      try {
+        await pipeline(stream, res, { end: false });
+      } catch {
+        res.destroy();
+        return;
+      }
+    }
+    res.end(tail);
+  }
+
   async function dispatch(
     req: IncomingMessage,
     res: ServerResponse,
@@ -471,6 +583,9 @@ export function createMediaHandler(
           throw new MediaError("M_NOT_FOUND", "Media not found");
         return sendJson(res, 200, { deleted_media: [mediaId], total: 1 });
       }
+      case "federation_download":
+      case "federation_thumbnail":
+        return federation(req, res, route, query);
       case "admin_purge_remote": {
         const before = optionalInt(query, "before_ts");
         if (before === undefined) throw new MediaError("M_MISSING_PARAM", "before_ts is required");
@@ -482,7 +597,7 @@ export function createMediaHandler(
 
   return async function handleMedia(req, res) {
     const target = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
-    const parsed = parseTarget(target);
+    const parsed = parseTarget(target, authenticateServer !== undefined);
     if (!parsed) return false;
     const method = req.method ?? "GET";
     const route = matchRoute(parsed);
@@ -492,9 +607,17 @@ export function createMediaHandler(
         res.end();
         return true;
       }
-      const token = accessTokenOf(req, parsed.query);
       let user: MediaUser | undefined;
-      if (token === undefined) {
+      let server: string | undefined;
+      const token = parsed.family === "federation" ? undefined : accessTokenOf(req, parsed.query);
+      if (parsed.family === "federation") {
+        server = await authenticateServer!(req);
+        if (!server) {
+          throw new MediaError("M_UNAUTHORIZED", "Federation request not authenticated", {
+            status: 401,
+          });
+        }
+      } else if (token === undefined) {
         if (!route || requiresAuth(route)) {
           throw new MediaError("M_MISSING_TOKEN", "Missing access token");
         }
@@ -515,6 +638,7 @@ export function createMediaHandler(
         const wait = await rateLimit({
           route: route.name,
           user,
+          server,
           ip: req.socket.remoteAddress,
           req,
         });

@@ -13,13 +13,15 @@ export type MediaRouteName =
   | "admin_quarantine"
   | "admin_unquarantine"
   | "admin_delete"
-  | "admin_purge_remote";
+  | "admin_purge_remote"
+  | "federation_download"
+  | "federation_thumbnail";
 
 /** A request matched to a route (ids are decoded but not yet validated). */
 export interface MatchedRoute {
   name: MediaRouteName;
-  /** Which API family: authenticated client v1, legacy `/_matrix/media`, or admin. */
-  family: "client" | "legacy" | "admin";
+  /** Which API family: authenticated client v1, legacy `/_matrix/media`, admin or federation. */
+  family: "client" | "legacy" | "admin" | "federation";
   methods: readonly string[];
   serverName?: string;
   mediaId?: string;
@@ -28,7 +30,7 @@ export interface MatchedRoute {
 
 /** A parsed request target. */
 export interface ParsedTarget {
-  family: "client" | "legacy" | "admin";
+  family: "client" | "legacy" | "admin" | "federation";
   /** Decoded segments after the family prefix; `undefined` when a segment does not decode. */
   segments: string[] | undefined;
   query: URLSearchParams;
@@ -36,8 +38,11 @@ export interface ParsedTarget {
 
 const GET = ["GET", "HEAD"] as const;
 
-/** Splits a request target into the media API family and decoded path segments. */
-export function parseTarget(target: string): ParsedTarget | undefined {
+/**
+ * Splits a request target into the media API family and decoded path segments.
+ * Federation routes are recognised only when `federation` is true.
+ */
+export function parseTarget(target: string, federation = false): ParsedTarget | undefined {
   const q = target.indexOf("?");
   const path = q === -1 ? target : target.slice(0, q);
   const query = new URLSearchParams(q === -1 ? "" : target.slice(q + 1));
@@ -59,6 +64,9 @@ export function parseTarget(target: string): ParsedTarget | undefined {
   ) {
     family = "admin";
     rest = path.slice("/_synapse/admin/v1/".length);
+  } else if (federation && path.startsWith("/_matrix/federation/v1/media/")) {
+    family = "federation";
+    rest = path.slice("/_matrix/federation/v1/media/".length);
   } else {
     return undefined;
   }
@@ -98,6 +106,17 @@ export function matchRoute(parsed: ParsedTarget): MatchedRoute | undefined {
         serverName: b!,
         mediaId: c!,
       };
+    return undefined;
+  }
+  if (parsed.family === "federation") {
+    if (n === 2 && (a === "download" || a === "thumbnail")) {
+      return {
+        name: a === "download" ? "federation_download" : "federation_thumbnail",
+        family: "federation",
+        methods: GET,
+        mediaId: b!,
+      };
+    }
     return undefined;
   }
   const family = parsed.family;

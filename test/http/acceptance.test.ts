@@ -769,4 +769,48 @@ describe("media API hooks", () => {
     );
     assert.equal(v1.status, 200);
   });
+
+  it("serves local media over federation as multipart/mixed when authenticateServer is given", async () => {
+    const f = await createFixture({
+      handler: {
+        authenticateServer: async (req) =>
+          req.headers.authorization === "X-Matrix origin=other.example"
+            ? "other.example"
+            : undefined,
+      },
+    });
+    after(() => f.close());
+    const { mediaId } = await upload(f.baseUrl, "over federation", "text/plain", "fed.txt");
+    const path = `/_matrix/federation/v1/media/download/${mediaId}`;
+    const denied = await request(f.baseUrl, "GET", path);
+    assert.equal(denied.status, 401);
+    const res = await request(f.baseUrl, "GET", path, {
+      headers: { Authorization: "X-Matrix origin=other.example" },
+    });
+    assert.equal(res.status, 200);
+    const boundary = /^multipart\/mixed; boundary=(\S+)$/.exec(
+      String(res.headers["content-type"]),
+    )?.[1];
+    assert.ok(boundary, String(res.headers["content-type"]));
+    const parts = res.body.toString().split(`--${boundary}`);
+    assert.equal(parts.length, 4, "two parts and the closing delimiter");
+    assert.match(parts[1]!, /Content-Type: application\/json\r\n\r\n\{\}\r\n$/);
+    assert.match(parts[2]!, /Content-Type: text\/plain; charset=utf-8\r\n/);
+    assert.ok(parts[2]!.endsWith("\r\n\r\nover federation\r\n"));
+    assert.equal(parts[3], "--\r\n");
+    assert.equal(Number(res.headers["content-length"]), res.body.length);
+    const missing = await request(f.baseUrl, "GET", "/_matrix/federation/v1/media/download/nope", {
+      headers: { Authorization: "X-Matrix origin=other.example" },
+    });
+    assert.equal(missing.status, 404);
+
+    // Without authenticateServer the federation paths are not media routes.
+    const plain = await createFixture();
+    after(() => plain.close());
+    const other = await request(plain.baseUrl, "GET", path, {
+      headers: { Authorization: "X-Matrix origin=other.example" },
+    });
+    assert.equal(other.status, 404);
+    assert.equal(other.body.length, 0, "fell through to the app");
+  });
 });
