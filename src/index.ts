@@ -9,3 +9,4 @@ export { MediaError } from "./errors.js";
 export type { MatrixErrcode, MediaErrorOptions } from "./errors.js";
 export { parseMxc, formatMxc, MEDIA_KINDS } from "./mxc.js";
 export type { MxcUri, MediaKind } from "./mxc.js";
+export * from "./repository/index.js";
