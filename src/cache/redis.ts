@@ -133,27 +133,6 @@ export interface RedisRingCache extends MediaCache {
   close(): Promise<void>;
 }
 
-// Sets the value only while the server's clock is before the deadline the client computed
-// when sending: a write that sat in a frozen server's socket buffer cannot land later.
-const SET_SCRIPT = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now > tonumber(ARGV[2]) then return 0 end
-if ARGV[3] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) else redis.call('SET', KEYS[1], ARGV[1]) end
-return 1`;
-
-// Second half of a large write: the value was SET under a temporary key (a plain SET, the
-// fast path for big payloads); this moves it into place if the deadline has not passed.
-const RENAME_SCRIPT = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now > tonumber(ARGV[1]) then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('RENAME', KEYS[1], KEYS[2])
-if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) else redis.call('PERSIST', KEYS[2]) end
-return 1`;
-
-/** Values at least this long are written as SET tmp + guarded RENAME (Lua copies are slow). */
-const LARGE_VALUE_BYTES = 32 * 1024;
-
 type Client = Redis | Cluster;
 
 const isCluster = (client: Client): boolean =>
@@ -183,8 +162,6 @@ interface Shard {
   purge: boolean;
   /** Server clock minus local clock, from the last TIME round trip. */
   offsetMs: number;
-  setSha: string | undefined;
-  renameSha: string | undefined;
   /** performance.now() of the last reply (value or error reply) from the shard. */
   lastReplyAt: number;
 }
@@ -320,8 +297,6 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
         pending: new Set(),
         purge: false,
         offsetMs: 0,
-        setSha: undefined,
-        renameSha: undefined,
         lastReplyAt: 0,
       };
     });
@@ -448,18 +423,11 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       );
     });
 
-  const loadScript = async (shard: Shard, client: Client) => {
-    [shard.setSha, shard.renameSha] = await Promise.all([
-      command(client, (c) => c.script("LOAD", SET_SCRIPT) as Promise<string>, "SCRIPT LOAD"),
-      command(client, (c) => c.script("LOAD", RENAME_SCRIPT) as Promise<string>, "SCRIPT LOAD"),
-    ]);
-  };
-
   const clearNamespace = async (client: Client) => {
-    if (!("scanStream" in client) || (client as { isCluster?: boolean }).isCluster === true) {
+    if (isCluster(client)) {
       throw new Error("clearing a namespace needs a plain Redis client (not a Cluster)");
     }
-    const redis = client;
+    const redis = client as Redis;
     let cursor = "0";
     do {
       const [next, keys] = await withTimeout(
@@ -523,7 +491,6 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       ];
       const t1 = now();
       shard.offsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (t0 + t1) / 2;
-      await loadScript(shard, c);
       const purged = await hygiene(shard, c);
       if (closed || shard.state === "closed") {
         if (shard.owned) dispose(c as Redis);
@@ -628,25 +595,6 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     );
   };
 
-  const script = async (
-    shard: Shard,
-    client: Client,
-    sha: string | undefined,
-    source: string,
-    numKeys: number,
-    args: Array<string | number | Buffer>,
-  ): Promise<unknown> => {
-    try {
-      if (sha === undefined) throw new Error("NOSCRIPT not loaded yet");
-      return await timed(shard, client.evalsha(sha, numKeys, ...args));
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.includes("NOSCRIPT")) throw error;
-      return await timed(shard, client.eval(source, numKeys, ...args));
-    }
-  };
-
-  const writeId = Math.random().toString(36).slice(2, 10);
-  let writeSeq = 0;
   const runSet = async (
     shard: Shard,
     client: Client,
@@ -654,28 +602,20 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     value: Buffer,
     ttl: number | undefined,
   ) => {
-    // The server refuses the write once its own clock passes this deadline, so a write that
-    // sat in a frozen server's socket buffer cannot land after we gave up on it.
+    // The value is written with an absolute expiry at a deadline in the server's clock
+    // (ours + the offset measured at connect), then made permanent (or given its TTL) by
+    // the next command on the same connection. A write that sat in a frozen server's socket
+    // buffer past the deadline therefore expires the moment it lands (Redis deletes a key
+    // SET with a PXAT in the past) instead of overwriting anything with stale bytes; if the
+    // server stops between the two commands, the key just expires: a miss.
     const deadline = Math.floor(now() + shard.offsetMs + 2 * timeoutMs);
-    if (value.length < LARGE_VALUE_BYTES || isCluster(client)) {
-      await script(shard, client, shard.setSha, SET_SCRIPT, 1, [
-        prefix + key,
-        value,
-        deadline,
-        ttl ?? 0,
-      ]);
-      return;
-    }
-    const tmp = `${namespace}:v1tmp:${writeId}:${writeSeq++}`;
-    await Promise.all([
-      timed(shard, client.set(tmp, value, "PX", 4 * timeoutMs)),
-      script(shard, client, shard.renameSha, RENAME_SCRIPT, 2, [
-        tmp,
-        prefix + key,
-        deadline,
-        ttl ?? 0,
-      ]),
-    ]);
+    const redisKey = prefix + key;
+    // One pipeline, so both commands leave in one write.
+    const pipeline = client.pipeline().set(redisKey, value, "PXAT", deadline);
+    if (ttl === undefined) pipeline.persist(redisKey);
+    else pipeline.pexpire(redisKey, ttl);
+    const results = await timed(shard, pipeline.exec());
+    for (const [error] of results ?? []) if (error) throw error;
   };
 
   const set = async (key: string, value: Buffer, setOptions?: CacheSetOptions): Promise<void> => {

@@ -72,7 +72,7 @@ describe("redisRingCache", () => {
     assert.equal(await rawFor(servers[0]!).get("foreign"), "keep me");
   });
 
-  it("writes large values through a temporary key, honours their TTL and leaves no temporary keys", async () => {
+  it("stores large values, honours their TTL, and leaves no TTL on values set without one", async () => {
     const ring = track(redisRingCache({ shards: servers.map((s) => s.url), namespace: "large" }));
     const big = Buffer.alloc(256 * 1024, 0x42);
     await ring.set("big", big);
@@ -90,7 +90,6 @@ describe("redisRingCache", () => {
     assert.equal(await rawFor(bigOwner).pttl("large:v1:big"), -1, "no TTL unless asked");
     await new Promise((resolve) => setTimeout(resolve, 250));
     assert.equal(await ring.get("big-ttl"), undefined);
-    for (const server of servers) assert.deepEqual(await rawFor(server).keys("large:v1tmp:*"), []);
   });
 
   it("does not cache values above maxItemBytes", async () => {
