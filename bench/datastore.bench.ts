@@ -12,7 +12,7 @@ import { fsDatastore, s3Datastore } from "../src/datastore/index.js";
 import { testBlob } from "../src/testing/datastore.js";
 import { startS3 } from "../test/harness/s3.js";
 import { tempDir } from "../test/harness/tmp.js";
-import { finish, peakRssDuring, report } from "./lib.ts";
+import { finish, peakRssDuring, report } from "./lib.js";
 
 const MiB = 1024 * 1024;
 const FS_BYTES = 128 * MiB;

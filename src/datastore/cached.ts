@@ -40,6 +40,7 @@ export interface CachedDatastoreStats {
 export interface CachedDatastore extends Datastore {
   /** Loads the index of local copies (done automatically on first use). */
   ready(): Promise<void>;
+  /** A snapshot of the cache's counters. */
   stats(): CachedDatastoreStats;
 }
 

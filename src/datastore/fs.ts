@@ -71,6 +71,7 @@ export const DEFAULT_FS_DATASTORE_OPTIONS = {
 export interface FsDatastore extends Datastore {
   /** The absolute root directory. */
   readonly root: string;
+  /** Every blob, shard by shard (symlinks and temporary files excluded). */
   list(options?: { signal?: AbortSignal }): AsyncIterable<DatastoreEntry>;
   /**
    * Removes temporary files left by crashed writers (runs once automatically before the

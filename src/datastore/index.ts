@@ -26,6 +26,7 @@ export type {
   DatastorePutOptions,
   DatastorePutResult,
 } from "./types.js";
+export type { MediaKind } from "../mxc.js";
 export { fsDatastore, DEFAULT_FS_DATASTORE_OPTIONS } from "./fs.js";
 export type { FsDatastore, FsDatastoreOptions } from "./fs.js";
 export { s3Datastore, DEFAULT_S3_DATASTORE_OPTIONS } from "./s3.js";

@@ -54,7 +54,7 @@ export interface MigrateDatastoreOptions {
   signal?: AbortSignal;
   /** Called after every blob. */
   onProgress?: (progress: MigrationProgress) => void;
-  /** @defaultValue `Date.now` */
+  /** The clock for rates and ETAs. @defaultValue `Date.now` */
   now?: () => number;
 }
 

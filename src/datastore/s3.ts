@@ -46,7 +46,7 @@ export interface S3DatastoreOptions {
   endpoint?: string;
   /** Path-style URLs (`endpoint/bucket/key`): needed by most self-hosted stores. @defaultValue `false` */
   forcePathStyle?: boolean;
-  /** @defaultValue `"us-east-1"` */
+  /** The region to sign for (any string for most S3-compatible stores). @defaultValue `"us-east-1"` */
   region?: string;
   /** Static credentials. @defaultValue the SDK's default chain (env, profile, instance role) */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
@@ -116,8 +116,11 @@ export const DEFAULT_S3_DATASTORE_OPTIONS = {
 export interface S3Datastore extends Datastore {
   /** The client in use (e.g. for lifecycle rules). */
   readonly client: S3Client;
+  /** The bucket. */
   readonly bucket: string;
+  /** The key prefix of every object. */
   readonly prefix: string;
+  /** Every blob under the prefix (temporary objects excluded). */
   list(options?: { signal?: AbortSignal }): AsyncIterable<DatastoreEntry>;
   /**
    * Removes temporary objects and aborts multipart uploads under `prefix + ".tmp/"` older

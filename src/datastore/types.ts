@@ -32,7 +32,9 @@ export interface DatastorePutResult {
 
 /** An inclusive byte range; `end` defaults to the last byte. */
 export interface ByteRange {
+  /** First byte, from 0. */
   start: number;
+  /** Last byte, inclusive; clamped to the last byte of the blob. */
   end?: number;
 }
 
@@ -48,7 +50,9 @@ export interface DatastoreGetResult {
 
 /** One blob, as listed by {@link Datastore.list}. */
 export interface DatastoreEntry {
+  /** The blob's key, as `put` returned it. */
   key: string;
+  /** Bytes stored. */
   size: number;
   /** When the blob was written, where the store knows it (used to rebuild LRU order). */
   lastModified?: Date;
@@ -62,6 +66,7 @@ export interface DatastoreEntry {
 export interface Datastore {
   /** A stable identifier, recorded in metadata next to each key. */
   readonly id: string;
+  /** What the store can do beyond the required methods. */
   readonly capabilities: DatastoreCapabilities;
   /** Streams bytes in; the blob becomes visible only once complete. */
   put(
