@@ -233,14 +233,14 @@ export function createMediaHandler(
     return { origin, mediaId };
   };
 
-  const abortSignalOf = (req: IncomingMessage, res: ServerResponse): AbortSignal => {
+  const abortSignalOf = (res: ServerResponse): AbortSignal => {
     const controller = new AbortController();
     const onClose = (): void => {
       if (!res.writableFinished)
         controller.abort(new MediaError("M_UNKNOWN", "Client disconnected"));
     };
+    // "close" also fires when the client goes away mid-request.
     res.once("close", onClose);
-    req.once("error", onClose);
     return controller.signal;
   };
 
@@ -261,7 +261,7 @@ export function createMediaHandler(
     ) {
       throw new MediaError("M_NOT_FOUND", "Remote media was not asked for (allow_remote=false)");
     }
-    const signal = abortSignalOf(req, res);
+    const signal = abortSignalOf(res);
     const record = await repo.lookup(origin, mediaId, { timeoutMs, signal });
     if (route.family === "legacy" && user === undefined && frozen(record)) {
       throw new MediaError(
@@ -362,7 +362,7 @@ export function createMediaHandler(
     }
     const animated = optionalBool(query, "animated");
     const timeoutMs = optionalInt(query, "timeout_ms");
-    const signal = abortSignalOf(req, res);
+    const signal = abortSignalOf(res);
     if (route.family === "legacy" && user === undefined && freeze !== false) {
       const record = await repo.lookup(origin, mediaId, { timeoutMs, signal });
       if (frozen(record)) throw new MediaError("M_NOT_FOUND", "Media not found");
@@ -420,7 +420,7 @@ export function createMediaHandler(
         );
       }
     }
-    const signal = abortSignalOf(req, res);
+    const signal = abortSignalOf(res);
     // Do not destroy the request when the upload stops early: the error response must
     // still reach the client.
     const source = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
@@ -557,7 +557,7 @@ export function createMediaHandler(
           ts,
           language: typeof language === "string" ? language : undefined,
           userId: user!.userId,
-          signal: abortSignalOf(req, res),
+          signal: abortSignalOf(res),
         });
         return sendJson(res, 200, og);
       }

@@ -366,9 +366,8 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     if (opts.contentLength !== undefined && put.size !== opts.contentLength) {
       await deleteBlobIfUnused(datastore, put.key, put.sha256);
       throw new MediaError(
-        "M_BAD_JSON",
+        "M_INVALID_PARAM",
         `Received ${put.size} bytes but Content-Length said ${opts.contentLength}`,
-        { status: 400 },
       );
     }
     return { datastore, ...put, sniffed: await sniff(Buffer.concat(head)) };
