@@ -288,6 +288,17 @@ for (const flavor of ["node", "express", "koa"] as Flavor[]) {
       const meta = await sharp(res.body).metadata();
       assert.ok(meta.width >= 32 && meta.height >= 32, `${meta.width}x${meta.height} >= 32x32`);
       assert.ok(meta.width <= 1000 && meta.height <= 673);
+      assert.deepEqual(
+        [meta.width, meta.height],
+        [320, 215],
+        "the pre-generated 320×240 scale size",
+      );
+      const stored = await f.metadata.getThumbnails(SERVER_NAME, big.mediaId);
+      assert.equal(
+        stored.length,
+        5,
+        "served from the pre-generated sizes, nothing generated on demand",
+      );
 
       for (const [w, h, method] of [
         [320, 240, "scale"],
