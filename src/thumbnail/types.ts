@@ -1,7 +1,14 @@
 /** `crop` fills the requested box (centre crop); `scale` fits inside it. */
 export type ThumbnailMethod = "crop" | "scale";
 
-/** A thumbnail size, as configured or as requested by a client. */
+/**
+ * A thumbnail size, as configured or as requested by a client.
+ *
+ * @example
+ * ```ts
+ * const avatar: ThumbnailSize = { width: 96, height: 96, method: "crop" };
+ * ```
+ */
 export interface ThumbnailSize {
   /** Width in pixels. */
   readonly width: number;
@@ -11,7 +18,15 @@ export interface ThumbnailSize {
   readonly method: ThumbnailMethod;
 }
 
-/** What a client asked for (`GET /thumbnail?width&height&method&animated`). */
+/**
+ * What a client asked for (`GET /thumbnail?width&height&method&animated`).
+ *
+ * @example
+ * ```ts
+ * const request: ThumbnailRequest = { width: 320, height: 240, method: "scale", animated: true };
+ * const thumbnail = await thumbnailer.generate(bytes, request);
+ * ```
+ */
 export interface ThumbnailRequest {
   /** Requested width in pixels. */
   width: number;
@@ -34,7 +49,15 @@ export type ThumbnailContentType = "image/jpeg" | "image/png" | "image/webp";
 export type ThumbnailSourceType =
   "image/jpeg" | "image/png" | "image/apng" | "image/gif" | "image/webp" | "image/avif";
 
-/** One generated thumbnail. */
+/**
+ * One generated thumbnail.
+ *
+ * @example
+ * ```ts
+ * const t: ThumbnailResult = await thumbnailer.generate(bytes, { width: 96, height: 96, method: "crop" });
+ * res.writeHead(200, { "content-type": t.contentType, "content-length": t.data.length }).end(t.data);
+ * ```
+ */
 export interface ThumbnailResult {
   /** The encoded image. */
   data: Buffer;
@@ -59,7 +82,14 @@ export interface ThumbnailResult {
   blurhash?: string;
 }
 
-/** What {@link Thumbnailer.probe} learns from a source without decoding its pixels. */
+/**
+ * What {@link Thumbnailer.probe} learns from a source without decoding its pixels.
+ *
+ * @example
+ * ```ts
+ * const { mime, width, height, animated } = await thumbnailer.probe(bytes);
+ * ```
+ */
 export interface ThumbnailProbe {
   /** The sniffed MIME type (the declared one is never trusted). */
   mime: ThumbnailSourceType;
@@ -109,18 +139,28 @@ export interface ThumbnailQueueStats {
   queued: number;
 }
 
-/** A thumbnailer created by {@link createThumbnailer}. */
+/**
+ * A thumbnailer created by {@link createThumbnailer}: a plain object, safe to share between
+ * requests (its queue bounds the work in progress).
+ *
+ * @example
+ * ```ts
+ * const thumbnailer: Thumbnailer = createThumbnailer();
+ * const size = thumbnailer.pickSize({ width: 64, height: 64, method: "crop" }); // 96×96 crop
+ * const stored = await thumbnailer.generateAll(bytes);
+ * ```
+ */
 export interface Thumbnailer {
   /** The configured sizes, in the order given. */
   readonly sizes: readonly ThumbnailSize[];
   /**
    * Generates one thumbnail of exactly the requested size and method (never upscaled).
-   * Throws {@link MediaError} for refused input.
+   * Throws a `MediaError` for refused input.
    */
   generate(source: Buffer, request: ThumbnailRequest): Promise<ThumbnailResult>;
   /**
    * Generates every configured size from a single decode, in the order of `sizes`.
-   * Throws {@link MediaError} for refused input.
+   * Throws a `MediaError` for refused input.
    */
   generateAll(source: Buffer, options?: GenerateAllOptions): Promise<ThumbnailResult[]>;
   /**
