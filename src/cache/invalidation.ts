@@ -2,7 +2,7 @@
 // cannot publish); the subscriber reconnects forever and, after any gap, tells listeners to
 // drop their local tiers, because messages sent during the gap are lost.
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import { createEmitter, toError, type CacheMetricsHook } from "./events.js";
 import { positiveInteger } from "./memory.js";
 import {
@@ -24,6 +24,8 @@ export interface RedisInvalidationOptions {
    * stays yours (not closed by `close()`).
    */
   redis?: Redis;
+  /** Extra ioredis options for `url`, e.g. `{ tls: { ca } }` for a private CA. */
+  redisOptions?: RedisOptions;
   /** Pub/sub channel; every process of one deployment must use the same. @defaultValue "mmk:v1:invalidate" */
   channel?: string;
   /** Deadline of one PUBLISH. @defaultValue 250 */
@@ -141,14 +143,22 @@ export function redisInvalidation(options: RedisInvalidationOptions): CacheInval
       });
     } else {
       // The publisher reconnects in the background too, but never queues or replays.
+      const tls =
+        parsed!.options.tls === undefined
+          ? undefined
+          : { ...options.redisOptions?.tls, ...parsed!.options.tls };
       publisher = new RedisClass({
+        ...options.redisOptions,
         ...parsed!.options,
+        tls,
         ...FAIL_FAST,
         retryStrategy: backoff,
         connectionName: "mmk-invalidation-pub",
       });
       subscriber = new RedisClass({
+        ...options.redisOptions,
         ...parsed!.options,
+        tls,
         lazyConnect: true,
         retryStrategy: backoff,
         connectionName: "mmk-invalidation-sub",

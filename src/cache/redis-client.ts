@@ -1,4 +1,5 @@
 // Turning shard URLs into ioredis options, without loading ioredis until a client is built.
+import { isIP } from "node:net";
 import type { Redis, RedisOptions } from "ioredis";
 
 /** @internal The ioredis module, imported on first use so `matrix-media-kit/cache` stays light. */
@@ -66,7 +67,10 @@ export function parseRedisUrl(raw: string, option: string): ParsedRedisUrl {
           host,
           port,
           ...auth,
-          ...(url.protocol === "rediss:" ? { tls: { servername: host } } : {}),
+          // SNI only for names: RFC 6066 forbids IP addresses there (Node checks IP SANs anyway).
+          ...(url.protocol === "rediss:"
+            ? { tls: isIP(host) === 0 ? { servername: host } : {} }
+            : {}),
         },
       };
     }

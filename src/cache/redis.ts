@@ -60,7 +60,11 @@ export interface RedisRingCacheOptions {
    * on rejoin instead. @defaultValue 10000
    */
   maxPendingDeletes?: number;
-  /** Extra ioredis options for URL shards (e.g. `tls: { ca }`); fail-fast options always win. */
+  /**
+   * Extra ioredis options for URL shards, e.g. `{ tls: { ca } }` (TLS options apply to
+   * `rediss://` shards only); the fail-fast options (no offline queue, no replay, no
+   * automatic reconnect: the ring probes instead) always win.
+   */
   redisOptions?: RedisOptions;
   /** Name used in events. @defaultValue "ring" */
   name?: string;
@@ -466,9 +470,15 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       if (shard.owned) {
         const { Redis: RedisClass } = await loadIoredis();
         if (closed || shard.state === "closed") return false;
+        // redisOptions.tls (a private CA, client certificates) applies to rediss:// shards only.
+        const tls =
+          shard.options?.tls === undefined
+            ? undefined
+            : { ...options.redisOptions?.tls, ...shard.options.tls };
         const created = new RedisClass({
           ...options.redisOptions,
           ...shard.options,
+          tls,
           ...FAIL_FAST,
           connectTimeout: connectTimeoutMs,
           connectionName: `mmk-${name}`,

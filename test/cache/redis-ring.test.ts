@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { redisRingCache, type CacheEvent, type RedisRingCache } from "../../src/cache/index.js";
 import { describeCache } from "../../src/testing/cache.js";
 import { startRedis, startRedisShards, type RedisProcess } from "../harness/redis.js";
+import { createTestCertificates } from "./certs.js";
 
 describeCache("redisRingCache (3 real shards)", async () => {
   const servers = await startRedisShards(3);
@@ -147,6 +148,26 @@ describe("redisRingCache", () => {
       assert.equal(await rawFor(local).get("mmk:v1:over-socket"), "yes");
     } finally {
       await local.close();
+    }
+  });
+
+  it("works with a TLS shard (rediss://) and a private CA; an untrusted certificate is a miss", async () => {
+    const certs = await createTestCertificates();
+    const secure = await startRedis({ tls: certs });
+    try {
+      assert.match(secure.url, /^rediss:\/\//);
+      const ring = track(
+        redisRingCache({ shards: [secure.url], redisOptions: { tls: { ca: certs.ca } } }),
+      );
+      await ring.set("over-tls", Buffer.from("encrypted"));
+      assert.equal((await ring.get("over-tls"))?.toString(), "encrypted");
+      assert.equal(ring.status()[0]?.state, "up");
+      const untrusted = track(redisRingCache({ shards: [secure.url], probeIntervalMs: 60_000 }));
+      assert.equal(await untrusted.get("over-tls"), undefined);
+      assert.equal(untrusted.status()[0]?.state, "down");
+    } finally {
+      await secure.close();
+      await certs.cleanup();
     }
   });
 

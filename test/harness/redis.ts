@@ -15,6 +15,11 @@ export interface RedisOptions {
   unixSocket?: boolean;
   /** Extra redis-server arguments, e.g. `["--maxmemory", "10mb"]`. */
   args?: string[];
+  /**
+   * Serve TLS only (`--tls-port`, plain port disabled) with these PEM files; `url` is then
+   * `rediss://…`. Clients are not asked for certificates.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 export interface RedisProcess {
@@ -87,6 +92,22 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
     "no",
     ...(options.password ? ["--requirepass", options.password] : []),
     ...(socketPath ? ["--unixsocket", socketPath, "--unixsocketperm", "700"] : []),
+    ...(options.tls
+      ? [
+          "--port",
+          "0",
+          "--tls-port",
+          String(port),
+          "--tls-cert-file",
+          options.tls.certFile,
+          "--tls-key-file",
+          options.tls.keyFile,
+          "--tls-ca-cert-file",
+          options.tls.caFile,
+          "--tls-auth-clients",
+          "no",
+        ]
+      : []),
     ...(options.args ?? []),
   ];
   let child = await launch(args);
@@ -100,9 +121,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
   return {
     port,
     host: "127.0.0.1",
-    url: options.password
-      ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}`
-      : `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? "rediss" : "redis"}://${
+      options.password ? `:${encodeURIComponent(options.password)}@` : ""
+    }127.0.0.1:${port}`,
     socketPath,
     get pid() {
       return child.pid!;
