@@ -1,6 +1,6 @@
 // The S3 driver (AWS S3, Garage, MinIO, R2, Ceph...), on @aws-sdk/client-s3 + lib-storage.
 import { randomUUID } from "node:crypto";
-import { Readable } from "node:stream";
+import { addAbortSignal, Readable } from "node:stream";
 import {
   CopyObjectCommand,
   DeleteObjectCommand,

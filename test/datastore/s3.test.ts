@@ -206,6 +206,21 @@ describe("s3Datastore", () => {
     client.destroy();
   });
 
+  it("retries 5xx and throttling answers with backoff", async () => {
+    const store = s3Datastore(options(s3, { prefix: "retry/" }));
+    const before = s3.injectedFailures;
+    s3.failNextRequests(2, 503);
+    const { key } = await store.put(Buffer.from("despite SlowDown"));
+    s3.failNextRequests(2, 500);
+    assert.equal((await readAll((await store.get(key)).stream)).toString(), "despite SlowDown");
+    assert.equal(s3.injectedFailures - before, 4, "the server failed four requests");
+    s3.failNextRequests(10, 503);
+    await assert.rejects(store.head(key), "gives up after maxAttempts");
+    s3.failNextRequests(0);
+    await store.delete(key);
+    await store.dispose?.();
+  });
+
   it("caches presigned URLs until shortly before they expire, and they work", async () => {
     let now = 1_000_000;
     const store = s3Datastore(

@@ -35,6 +35,13 @@ export interface S3Server {
   readonly abortedUploads: readonly string[];
   /** Requests refused because they carried checksum headers (with `rejectChecksumHeaders`). */
   readonly rejectedChecksumRequests: number;
+  /**
+   * Answers the next `count` requests with `status` (default 503 SlowDown) before they
+   * reach s3rver, like an overloaded or throttling S3. Resolves nothing; read `injectedFailures`.
+   */
+  failNextRequests(count: number, status?: number): void;
+  /** Requests answered by {@link S3Server.failNextRequests} so far. */
+  readonly injectedFailures: number;
   close(): Promise<void>;
 }
 
@@ -150,8 +157,22 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
   const uploadsDir = (b: string): string => server.store.getResourcePath(b, undefined, "uploads");
   const abortedUploads: string[] = [];
   let rejectedChecksumRequests = 0;
+  let failuresLeft = 0;
+  let failureStatus = 503;
+  let injectedFailures = 0;
 
   const front: Middleware = async (ctx, next) => {
+    if (failuresLeft > 0) {
+      failuresLeft--;
+      injectedFailures++;
+      ctx.status = failureStatus;
+      ctx.type = "application/xml";
+      ctx.body =
+        failureStatus === 503
+          ? errorXml("SlowDown", "Please reduce your request rate.")
+          : errorXml("InternalError", "We encountered an internal error. Please try again.");
+      return;
+    }
     if (options.rejectChecksumHeaders) {
       const offending = Object.keys(ctx.headers).filter(
         (h) =>
@@ -236,6 +257,13 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
     abortedUploads,
     get rejectedChecksumRequests() {
       return rejectedChecksumRequests;
+    },
+    failNextRequests(count: number, status = 503) {
+      failuresLeft = count;
+      failureStatus = status;
+    },
+    get injectedFailures() {
+      return injectedFailures;
     },
     close: async () => {
       await server.close();
