@@ -471,6 +471,7 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     const stream = res.Body as Readable | undefined;
     if (!stream)
       throw new MediaError("M_UNKNOWN", `S3 returned no body for ${key}`, { status: 502 });
+    if (getOptions.signal) addAbortSignal(getOptions.signal, stream);
     if (!range) {
       if (res.ContentLength === undefined) {
         stream.destroy();
