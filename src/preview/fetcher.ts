@@ -275,6 +275,8 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
     }
   });
   const blocklist = compileUrlBlocklist(options.urlBlocklist ?? []);
+  // Every hop of every request, redirects included, is held to the blocklist.
+  const allowUrl = (u: URL): boolean => !blocklist.isBlocked(u);
   const cache = options.cache;
   const now = options.now ?? Date.now;
   const inFlight = new Map<string, Promise<PreviewResult>>();
@@ -292,6 +294,7 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
       res = await fetch(endpoint, {
         headers: requestHeaders("application/json", language),
         maxBytes: oEmbedMaxBytes,
+        allowUrl,
       });
     } catch {
       return undefined;
@@ -351,7 +354,7 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
     if (blocklist.isBlocked(url)) return undefined;
     let response = res;
     try {
-      response ??= await fetch(url, { headers: { accept: "image/*" }, maxBytes });
+      response ??= await fetch(url, { headers: { accept: "image/*" }, maxBytes, allowUrl });
     } catch {
       return undefined;
     }
@@ -422,8 +425,12 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
     let image: PreviewImage | undefined;
     if (og === undefined) {
       const res = await fetch(url, {
-        headers: requestHeaders("text/html,application/xhtml+xml,image/*;q=0.9", language),
+        headers: requestHeaders(
+          "text/html,application/xhtml+xml,image/*;q=0.9,*/*;q=0.5",
+          language,
+        ),
         maxBytes: maxPageBytes,
+        allowUrl,
       });
       if (res.status < 200 || res.status >= 300) throw upstreamStatus(res);
       const mime = mimeOf(res);

@@ -16,8 +16,10 @@ import type { AddressPolicy } from "./address.js";
 export type SafeFetchFailure =
   /** A resolved address (or an IP literal) is in a denied range. */
   | "address-denied"
-  /** The URL (or a redirect target) is not http(s), or a proxy was not opted in. */
+  /** The URL (or a redirect target) is not http(s). */
   | "scheme"
+  /** The call's `allowUrl` refused the URL (or a redirect target). */
+  | "url-blocked"
   /** More redirects than `maxRedirects`. */
   | "too-many-redirects"
   /** The body (or its Content-Length) exceeds the byte cap. */
@@ -43,6 +45,11 @@ const FAILURES: Record<
     status: 403,
     message: "Refused to fetch the URL: only http and https are allowed",
   },
+  "url-blocked": {
+    errcode: "M_FORBIDDEN",
+    status: 403,
+    message: "Refused to fetch the URL: it is blocked",
+  },
   "too-many-redirects": {
     errcode: "M_UNKNOWN",
     status: 502,
@@ -64,7 +71,7 @@ const FAILURES: Record<
  *
  * | reason | errcode | status |
  * |---|---|---|
- * | `address-denied`, `scheme` | `M_FORBIDDEN` | 403 |
+ * | `address-denied`, `scheme`, `url-blocked` | `M_FORBIDDEN` | 403 |
  * | `too-large` | `M_TOO_LARGE` | 502 |
  * | `timeout` | `M_UNKNOWN` | 504 |
  * | `too-many-redirects`, `dns`, `network` | `M_UNKNOWN` | 502 |
@@ -194,6 +201,11 @@ export interface SafeFetchInit {
    * @defaultValue "follow"
    */
   redirect?: "follow" | "manual" | "error";
+  /**
+   * Checked on the URL of every hop (the first included) before it is requested; `false`
+   * refuses with reason `url-blocked`. Used to apply URL blocklists to redirect targets.
+   */
+  allowUrl?: (url: URL) => boolean;
 }
 
 /** A response whose body is bounded by the byte cap and the call's deadline. */
@@ -255,6 +267,14 @@ function discard(body: Readable): void {
   body.destroy();
 }
 
+const RETRYABLE_CONNECT = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /**
@@ -311,8 +331,8 @@ export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
     );
   }
 
-  /** Resolves and checks a host; returns the one address to dial. */
-  async function checkedAddress(rawHostname: string): Promise<ResolvedAddress> {
+  /** Resolves and checks a host; returns every address (all allowed), in resolver order. */
+  async function checkedAddresses(rawHostname: string): Promise<ResolvedAddress[]> {
     const hostname =
       rawHostname.startsWith("[") && rawHostname.endsWith("]")
         ? rawHostname.slice(1, -1)
@@ -320,13 +340,23 @@ export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
     const family = net.isIP(hostname);
     if (family !== 0) {
       if (!policy.isAllowed(hostname)) throw refuse(hostname, "address-denied");
-      return { address: hostname, family };
+      return [{ address: hostname, family }];
     }
     let answers: readonly ResolvedAddress[];
+    let timer: NodeJS.Timeout | undefined;
     try {
-      answers = await lookup(hostname);
+      // A resolver that never answers must not wedge undici's connection slot for the origin.
+      answers = await Promise.race([
+        lookup(hostname),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error("lookup timed out")), timeoutMs);
+          timer.unref();
+        }),
+      ]);
     } catch (error) {
       throw refuse(hostname, "dns", error);
+    } finally {
+      clearTimeout(timer);
     }
     if (answers === null || typeof answers !== "object" || answers.length === 0)
       throw refuse(hostname, "dns");
@@ -336,7 +366,7 @@ export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
         throw refuse(hostname, "address-denied");
       }
     }
-    return answers[0]!;
+    return answers.map(({ address, family: f }) => ({ address, family: f }));
   }
 
   const refuseLookup = (
@@ -352,18 +382,35 @@ export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
     lookup: refuseLookup as unknown as net.LookupFunction,
     ...(options.tls ?? {}),
   });
+  // Dials the checked addresses in order: all of them passed, so falling back is safe.
   const connect: buildConnector.connector = (connectOptions, callback) => {
-    checkedAddress(connectOptions.hostname).then(
-      (target) => {
-        if (dialChannel.hasSubscribers) {
-          dialChannel.publish({
-            hostname: connectOptions.hostname,
-            address: target.address,
-            port: connectOptions.port,
-            protocol: connectOptions.protocol,
+    checkedAddresses(connectOptions.hostname).then(
+      (targets) => {
+        const attempt = (i: number): void => {
+          const target = targets[i]!;
+          if (dialChannel.hasSubscribers) {
+            dialChannel.publish({
+              hostname: connectOptions.hostname,
+              address: target.address,
+              port: connectOptions.port,
+              protocol: connectOptions.protocol,
+            });
+          }
+          dial({ ...connectOptions, hostname: target.address }, (error, socket) => {
+            if (
+              error &&
+              i + 1 < targets.length &&
+              RETRYABLE_CONNECT.has((error as NodeJS.ErrnoException).code ?? "")
+            ) {
+              attempt(i + 1);
+            } else if (error) {
+              callback(error, null);
+            } else {
+              callback(null, socket);
+            }
           });
-        }
-        dial({ ...connectOptions, hostname: target.address }, callback);
+        };
+        attempt(0);
       },
       (error: Error) => callback(error, null),
     );
@@ -418,8 +465,9 @@ export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
       if (url.protocol !== "http:" && url.protocol !== "https:") {
         fail(refuse(url.hostname, "scheme"));
       }
+      if (init.allowUrl && !init.allowUrl(url)) fail(refuse(url.hostname, "url-blocked"));
       visited.push(url.href);
-      if (proxied) await checkedAddress(url.hostname).catch(fail);
+      if (proxied) await checkedAddresses(url.hostname).catch(fail);
       let res: Dispatcher.ResponseData;
       try {
         res = await dispatcher.request({

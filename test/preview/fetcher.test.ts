@@ -435,6 +435,14 @@ describe("createPreviewFetcher", () => {
     }
     assert.equal(server.requests.length, before);
     assert.equal((await fetcher.preview(`${server.origin}/public`)).og["og:title"], "ok");
+    // A redirect into a blocked URL is refused at that hop.
+    routes.set("/to-secret", (_req, res) => {
+      res.writeHead(302, { location: "/secret/doc" });
+      res.end();
+    });
+    const mark = server.requests.length;
+    await rejectsWith(fetcher.preview(`${server.origin}/to-secret`), "M_FORBIDDEN");
+    assert.deepEqual(server.requests.slice(mark), ["/to-secret"]);
     assert.throws(
       () => createPreviewFetcher({ urlBlocklist: [{ host: "^(" }] }),
       /urlBlocklist\[0\]\.host/,

@@ -174,6 +174,52 @@ describe("createSafeFetch: resolved names", () => {
     await safeFetch.close();
   });
 
+  it("falls back to the next checked address when one refuses the connection", async () => {
+    // Nothing listens on 127.0.0.2:port; both answers are allowed, so the second is tried.
+    const { lookup } = stubResolver({ "two.test": ["127.0.0.2", "127.0.0.1"] });
+    const safeFetch = createSafeFetch({ allowRanges: ["127.0.0.1/32", "127.0.0.2/32"], lookup });
+    const mark = dials.length;
+    const res = await safeFetch(`http://two.test:${server.port}/fallback`);
+    assert.equal(await res.text(), "hello /fallback");
+    assert.deepEqual(dialsSince(mark), ["127.0.0.2", "127.0.0.1"]);
+    await safeFetch.close();
+  });
+
+  it("a resolver that never answers fails within the deadline and does not wedge the origin", async () => {
+    let hang = true;
+    const lookup = (): Promise<Array<{ address: string; family: number }>> =>
+      hang ? new Promise(() => {}) : Promise.resolve([{ address: "127.0.0.1", family: 4 }]);
+    const safeFetch = createSafeFetch({ allowRanges: LOOPBACK_ONLY, lookup, timeoutMs: 800 });
+    const started = Date.now();
+    const error = await refusal(safeFetch(`http://slow-dns.test:${server.port}/`));
+    assert.ok(["timeout", "dns"].includes(error.reason), error.reason);
+    assert.ok(Date.now() - started < 5000);
+    hang = false;
+    // Give the hung lookup's own timer time to release undici's connection slot.
+    await new Promise((r) => setTimeout(r, 900));
+    const res = await safeFetch(`http://slow-dns.test:${server.port}/later`);
+    assert.equal(await res.text(), "hello /later");
+    await safeFetch.close();
+  });
+
+  it("allowUrl is applied to every hop", async () => {
+    const redirecting = await httpServer((req, res) => {
+      if (req.url === "/start") res.writeHead(302, { location: "/forbidden/x" });
+      res.end("ok");
+    });
+    const safeFetch = createSafeFetch({ allowRanges: LOOPBACK_ONLY });
+    const error = await refusal(
+      safeFetch(`${redirecting.origin}/start`, {
+        allowUrl: (u) => !u.pathname.startsWith("/forbidden/"),
+      }),
+    );
+    assert.equal(error.reason, "url-blocked");
+    assert.equal(error.status, 403);
+    assert.deepEqual(redirecting.requests, ["/start"]);
+    await safeFetch.close();
+    await redirecting.close();
+  });
+
   it("a name that does not resolve is a 502 dns failure", async () => {
     const { lookup } = stubResolver({});
     const safeFetch = createSafeFetch({ lookup });
