@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
@@ -261,6 +262,37 @@ describe("migrateDatastore and the migrate CLI", () => {
     assert.equal(report.copied + report.skipped, 40);
     assert.ok(report.skipped >= 10);
     assert.equal((await listAll(destination)).size, 40);
+  });
+
+  it("migrates between datastores named in the standalone server's config", async () => {
+    const base = await newDir();
+    const source = fsDatastore({ root: path.join(base, "old"), fsync: false });
+    const keys = [];
+    for (let i = 0; i < 3; i++) keys.push((await source.put(blobBytes(6000 + i))).key);
+    const file = path.join(base, "media.yaml");
+    await writeFile(
+      file,
+      [
+        "datastores:",
+        "  - { id: old, type: fs, kinds: [local], root: ./old }",
+        "  - { id: new, type: fs, kinds: [local], root: ./new, fsync: false }",
+        "",
+      ].join("\n"),
+    );
+    const cap = captureIo();
+    const code = await main(
+      ["migrate", "--config", file, "--from", "old", "--to", "new", "--delete", "--no-progress"],
+      cap.io,
+    );
+    assert.equal(code, 0, cap.err());
+    const moved = await listAll(fsDatastore({ root: path.join(base, "new") }));
+    assert.deepEqual([...moved.keys()].sort(), keys.sort());
+    assert.equal((await listAll(source)).size, 0);
+    const bad = captureIo();
+    assert.equal(
+      await main(["migrate", "--config", file, "--from", "old", "--to", "nowhere"], bad.io),
+      2,
+    );
   });
 
   it("draws a progress bar on a terminal and validates its arguments", async () => {
