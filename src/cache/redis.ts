@@ -428,21 +428,27 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     });
 
   const clearNamespace = async (client: Client) => {
-    if (isCluster(client)) {
-      throw new Error("clearing a namespace needs a plain Redis client (not a Cluster)");
+    // A Cluster's keys live on its masters: scan each of them.
+    const nodes = isCluster(client) ? (client as Cluster).nodes("master") : [client as Redis];
+    for (const redis of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await withTimeout(
+          redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000),
+          Math.max(timeoutMs, 1000),
+          "SCAN",
+        );
+        cursor = next;
+        // One UNLINK per key: in a Cluster, keys of one batch may belong to different slots.
+        if (keys.length > 0) {
+          await withTimeout(
+            Promise.all(keys.map((key) => redis.unlink(key))),
+            Math.max(timeoutMs, 1000),
+            "UNLINK",
+          );
+        }
+      } while (cursor !== "0");
     }
-    const redis = client as Redis;
-    let cursor = "0";
-    do {
-      const [next, keys] = await withTimeout(
-        redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000),
-        Math.max(timeoutMs, 1000),
-        "SCAN",
-      );
-      cursor = next;
-      if (keys.length > 0)
-        await withTimeout(redis.unlink(...keys), Math.max(timeoutMs, 1000), "UNLINK");
-    } while (cursor !== "0");
   };
 
   // Makes a (re)joining shard safe to read: deletes it missed are applied first.
@@ -457,7 +463,8 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     const keys = [...shard.pending];
     for (let i = 0; i < keys.length; i += 500) {
       const batch = keys.slice(i, i + 500);
-      await command(client, (c) => c.unlink(...batch.map((k) => prefix + k)), "UNLINK");
+      // One UNLINK per key (a Cluster refuses multi-key commands across slots).
+      await command(client, (c) => Promise.all(batch.map((k) => c.unlink(prefix + k))), "UNLINK");
       for (const key of batch) shard.pending.delete(key);
     }
     return "keys";
@@ -508,6 +515,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       }
       shard.client = c;
       shard.failures = 0;
+      shard.lastReplyAt = performance.now();
       shard.state = "up";
       if (shard.probeTimer !== undefined) {
         clearInterval(shard.probeTimer);

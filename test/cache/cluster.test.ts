@@ -49,7 +49,7 @@ async function startCluster(): Promise<RedisProcess[]> {
 const newCluster = (nodes: RedisProcess[]) => {
   const cluster = new Cluster(
     nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
-    { lazyConnect: true, enableOfflineQueue: false, redisOptions: { enableOfflineQueue: false } },
+    { lazyConnect: true, enableOfflineQueue: false },
   );
   cluster.on("error", () => undefined);
   return cluster;
@@ -102,6 +102,12 @@ describe("redisRingCache over Redis Cluster", () => {
     );
     for (const count of counts) assert.ok(count > 0, `a node holds ${count} keys`);
     assert.equal((await ring.get("k42"))?.toString(), "42");
+  });
+
+  it("clear() removes the namespace from every master", async () => {
+    for (let i = 0; i < 30; i++) await ring.set(`c${i}`, Buffer.from("x"));
+    await ring.clear();
+    for (let i = 0; i < 30; i++) assert.equal(await ring.get(`c${i}`), undefined);
   });
 
   it("a frozen cluster node is a miss within the command timeout, never an error", async () => {
