@@ -21,9 +21,18 @@ export const DEFAULT_THUMBNAIL_SIZES: readonly ThumbnailSize[] = Object.freeze([
   Object.freeze({ width: 800, height: 600, method: "scale" }),
 ] as const satisfies readonly ThumbnailSize[]);
 
-/** Width and height in pixels. */
+/**
+ * Width and height in pixels.
+ *
+ * @example
+ * ```ts
+ * const source: Dimensions = { width: 4000, height: 3000 };
+ * ```
+ */
 export interface Dimensions {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
 }
 

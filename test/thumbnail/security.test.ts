@@ -245,6 +245,7 @@ describe("hostile input", () => {
         assert.equal(meta.exif, undefined, `${name} → ${t.width}x${t.height} has EXIF`);
         assert.equal(meta.xmp, undefined);
         assert.equal(meta.iptc, undefined);
+        assert.equal(meta.hasProfile, false);
         assert.ok(!t.data.includes(Buffer.from("LeakyCam")));
         assert.ok(!t.data.includes(Buffer.from("Exif\0\0")));
       }
