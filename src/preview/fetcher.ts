@@ -1,5 +1,6 @@
 // URL previews: fetch through the guard, check the content type before reading, stream the
 // HTML through the extractor, add oEmbed and the og:image (downloaded through the same guard).
+import { channel } from "node:diagnostics_channel";
 import { TextDecoder } from "node:util";
 import { MediaError } from "../errors.js";
 import { compileUrlBlocklist } from "./blocklist.js";
@@ -155,6 +156,13 @@ export interface PreviewFetcher {
   preview(url: string, options?: PreviewOptions): Promise<PreviewResult>;
 }
 
+/**
+ * Diagnostics channel: one message per `preview()` call, `{ host, cached, durationMs, errcode? }`.
+ * Only the host is published: paths and queries may carry secrets.
+ */
+export const PREVIEW_CHANNEL = "matrix-media-kit:preview";
+const previewChannel = channel(PREVIEW_CHANNEL);
+
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/jpg", "image/gif", "image/webp"]);
 const JSON_TYPES = new Set([
@@ -191,6 +199,13 @@ function positive(name: string, value: unknown, fallback: number): number {
     );
   }
   return value;
+}
+
+/** We ask for `identity`; a server that compresses anyway would defeat the wire byte cap. */
+function encoded(res: SafeResponse): boolean {
+  const raw = res.headers["content-encoding"];
+  const value = (Array.isArray(raw) ? raw.join(",") : (raw ?? "")).trim().toLowerCase();
+  return value !== "" && value !== "identity";
 }
 
 function upstreamStatus(res: SafeResponse): MediaError {
@@ -299,7 +314,7 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
     } catch {
       return undefined;
     }
-    if (res.status !== 200 || !JSON_TYPES.has(mimeOf(res))) {
+    if (res.status !== 200 || !JSON_TYPES.has(mimeOf(res)) || encoded(res)) {
       res.cancel();
       return undefined;
     }
@@ -358,7 +373,7 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
     } catch {
       return undefined;
     }
-    if (response.status !== 200 || !IMAGE_TYPES.has(mimeOf(response))) {
+    if (response.status !== 200 || !IMAGE_TYPES.has(mimeOf(response)) || encoded(response)) {
       response.cancel();
       return undefined;
     }
@@ -434,6 +449,7 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
       });
       if (res.status < 200 || res.status >= 300) throw upstreamStatus(res);
       const mime = mimeOf(res);
+      if (encoded(res)) throw unsupported(res);
       if (HTML_TYPES.has(mime)) {
         const page = await readHtml(res);
         og = page.og;
@@ -554,6 +570,25 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
       if (!promise) {
         promise = run(url, key).finally(() => inFlight.delete(id));
         inFlight.set(id, promise);
+      }
+      if (previewChannel.hasSubscribers) {
+        const started = performance.now();
+        const host = url.host;
+        promise.then(
+          (r) =>
+            previewChannel.publish({
+              host,
+              cached: r.cached,
+              durationMs: performance.now() - started,
+            }),
+          (e: unknown) =>
+            previewChannel.publish({
+              host,
+              cached: false,
+              durationMs: performance.now() - started,
+              errcode: MediaError.is(e) ? e.errcode : "M_UNKNOWN",
+            }),
+        );
       }
       return callOptions.signal ? abortable(promise, callOptions.signal) : promise;
     },

@@ -46,7 +46,7 @@ export type {
   SafeFetchOptions,
   SafeResponse,
 } from "./safe-fetch.js";
-export { DEFAULT_PREVIEW_OPTIONS, createPreviewFetcher } from "./fetcher.js";
+export { DEFAULT_PREVIEW_OPTIONS, PREVIEW_CHANNEL, createPreviewFetcher } from "./fetcher.js";
 export type {
   OEmbedOptions,
   OEmbedProvider,

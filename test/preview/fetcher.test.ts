@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
 import type http from "node:http";
 import { after, before, describe, it } from "node:test";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { gzipSync } from "node:zlib";
 import sharp from "sharp";
+import { memoryMetadataStore } from "../../src/metadata/index.js";
 import { MediaError } from "../../src/errors.js";
 import {
   createPreviewFetcher,
   createSafeFetch,
+  PREVIEW_CHANNEL,
   memoryPreviewCache,
+  metadataPreviewCache,
   previewBucket,
 } from "../../src/preview/index.js";
 import type { PreviewCache, PreviewCacheKey, PreviewCacheValue } from "../../src/preview/index.js";
@@ -553,6 +558,69 @@ describe("createPreviewFetcher", () => {
     // Another caller still gets the shared result.
     const other = await fetcher.preview(`${server.origin}/slow`, { ts: 0 });
     assert.equal(other.og["og:title"], "slow");
+  });
+
+  it("a compressed body (despite accept-encoding: identity) is refused, not parsed as garbage", async () => {
+    routes.set("/gzip", (_req, res) => {
+      res.writeHead(200, { "content-type": "text/html", "content-encoding": "gzip" });
+      res.end(gzipSync("<title>zipped</title>"));
+    });
+    const fetcher = createPreviewFetcher({ fetch: safeFetch });
+    await rejectsWith(fetcher.preview(`${server.origin}/gzip`), "M_UNKNOWN");
+  });
+
+  it("metadataPreviewCache stores url, hour bucket and language in the metadata store", async () => {
+    routes.set("/meta-cached", html("<title>in the store</title>"));
+    const store = memoryMetadataStore();
+    const ts = Date.UTC(2024, 0, 2, 3, 45);
+    const fetcher = createPreviewFetcher({
+      fetch: safeFetch,
+      cache: metadataPreviewCache(store),
+      now: () => ts,
+    });
+    await fetcher.preview(`${server.origin}/meta-cached`, { ts, language: "de" });
+    const entry = await store.getPreview(
+      `${server.origin}/meta-cached`,
+      Date.UTC(2024, 0, 2, 3),
+      "de",
+    );
+    assert.ok(entry);
+    assert.deepEqual(JSON.parse(entry.json), { og: { "og:title": "in the store" } });
+    assert.equal(entry.expiresAt, ts + 86_400_000);
+    const hit = await fetcher.preview(`${server.origin}/meta-cached`, {
+      ts: ts + 60_000,
+      language: "de",
+    });
+    assert.equal(hit.cached, true);
+    await store.close();
+  });
+
+  it("publishes one diagnostics message per preview, with the host only", async () => {
+    routes.set("/diag", html("<title>d</title>"));
+    const messages: unknown[] = [];
+    const onMessage = (m: unknown): void => {
+      messages.push(m);
+    };
+    subscribe(PREVIEW_CHANNEL, onMessage);
+    try {
+      const fetcher = createPreviewFetcher({ fetch: safeFetch });
+      await fetcher.preview(`${server.origin}/diag?token=secret`);
+      await rejectsWith(fetcher.preview(`${server.origin}/missing?token=secret`), "M_UNKNOWN");
+    } finally {
+      unsubscribe(PREVIEW_CHANNEL, onMessage);
+    }
+    assert.equal(messages.length, 2);
+    assert.doesNotMatch(JSON.stringify(messages), /secret|diag/);
+    assert.deepEqual(
+      messages.map((m) => {
+        const { host, cached, errcode } = m as { host: string; cached: boolean; errcode?: string };
+        return { host, cached, errcode };
+      }),
+      [
+        { host: `127.0.0.1:${server.port}`, cached: false, errcode: undefined },
+        { host: `127.0.0.1:${server.port}`, cached: false, errcode: "M_UNKNOWN" },
+      ],
+    );
   });
 
   it("concurrent previews of one URL share a single fetch", async () => {
