@@ -133,6 +133,11 @@ export function fsDatastore(options: FsDatastoreOptions): FsDatastore {
 
   function ready(): Promise<void> {
     readyPromise ??= (async () => {
+      if (readOnly) {
+        // A read-only store may sit on a read-only filesystem: create and sweep nothing.
+        realRoot = await realpath(root);
+        return;
+      }
       await mkdir(tmpDir, { recursive: true });
       realRoot = await realpath(root);
       await sweep();
@@ -374,6 +379,7 @@ export function fsDatastore(options: FsDatastoreOptions): FsDatastore {
     delete: del,
     list,
     sweep: async () => {
+      if (readOnly) return 0;
       await mkdir(tmpDir, { recursive: true });
       return sweep();
     },

@@ -130,20 +130,22 @@ export class HashingSource implements AsyncIterable<Uint8Array> {
       return;
     }
     const iterator = this.source[Symbol.asyncIterator]();
-    let onAbort: (() => void) | undefined;
-    const aborted =
-      signal &&
-      new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortError(signal));
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    aborted?.catch(() => undefined);
+    // One abort listener for the whole stream; each pending next() can be rejected by it
+    // (racing a shared promise per chunk would pile up reactions on it).
+    let rejectPending: ((err: Error) => void) | undefined;
+    const onAbort = (): void => rejectPending?.(abortError(signal!));
+    signal?.addEventListener("abort", onAbort, { once: true });
     let finished = false;
     try {
       for (;;) {
-        const next = aborted
-          ? await Promise.race([iterator.next(), aborted])
+        const next = signal
+          ? await new Promise<IteratorResult<unknown>>((resolve, reject) => {
+              if (signal.aborted) return reject(abortError(signal));
+              rejectPending = reject;
+              iterator.next().then(resolve, reject);
+            })
           : await iterator.next();
+        rejectPending = undefined;
         if (next.done) {
           finished = true;
           return;
@@ -155,7 +157,7 @@ export class HashingSource implements AsyncIterable<Uint8Array> {
         if (chunk.byteLength > 0) yield this.take(chunk);
       }
     } finally {
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
+      signal?.removeEventListener("abort", onAbort);
       if (!finished) {
         // Do not await: a stalled source may never settle its pending next().
         void Promise.resolve(iterator.return?.()).catch(() => undefined);
