@@ -212,8 +212,10 @@ export function redisInvalidation(options: RedisInvalidationOptions): CacheInval
   const send = async (wire: Wire, attempt: number): Promise<void> => {
     if (closed) return;
     try {
-      await connect();
-      if (publisher === undefined) return;
+      // The subscriber may still be connecting (up to a second): a publish does not wait
+      // for it beyond its own deadline; a failure is retried in the background.
+      await withTimeout(connect(), timeoutMs, "connecting the invalidation bus");
+      if (publisher === undefined) throw new Error("invalidation publisher is not connected");
       await withTimeout(publisher.publish(channel, JSON.stringify(wire)), timeoutMs, "PUBLISH");
     } catch (error) {
       fail("publish", error);
