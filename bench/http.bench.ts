@@ -18,6 +18,7 @@ import { createMediaIdGenerator } from "../src/ids/index.js";
 import { memoryMetadataStore } from "../src/metadata/memory.js";
 import { createMediaRepository } from "../src/repository/index.js";
 import { mediaRouter } from "../src/adapters/express.js";
+import { createMediaHandler } from "../src/http/index.js";
 import { tempDir } from "../test/harness/tmp.js";
 import { finish, peakRssDuring, report } from "./lib.js";
 
@@ -123,7 +124,15 @@ async function main(): Promise<void> {
       () => res.destroy(),
     );
   });
+  // The same handler without Express, to show what the framework costs.
+  const bareHandle = createMediaHandler(repo, {
+    authenticate: async (_req, { accessToken }) =>
+      accessToken === TOKEN ? { userId: "@bench:bench.local" } : undefined,
+  });
+  const bare = http.createServer((req, res) => void bareHandle(req, res));
+  bare.keepAliveTimeout = 60_000;
   const oursUrl = await listen(ours);
+  const bareUrl = await listen(bare);
   const plainUrl = await listen(plain);
   const rawUrl = await listen(rawUploads);
 
@@ -155,6 +164,12 @@ async function main(): Promise<void> {
       const mine = await loadgen(["get", ourPath, conns, String(ms)]);
       const base = await loadgen(["get", `${plainUrl}/${name}`, conns, String(ms)]);
       const stat = await loadgen(["get", `${oursUrl}/static/${name}`, conns, String(ms)]);
+      const plainHandler = await loadgen([
+        "get",
+        ourPath.replace(oursUrl, bareUrl),
+        conns,
+        String(ms),
+      ]);
       const tier = size <= repo.limits.maxCachedBytes ? "memory tier" : "fs stream";
       report({
         name: `download ${label} via Express adapter (${tier})`,
@@ -172,11 +187,18 @@ async function main(): Promise<void> {
         baselineName: "express.static",
         unit: "req/s",
       });
+      report({
+        name: `download ${label} via node:http + createMediaHandler`,
+        value: plainHandler.rps!,
+        baseline: base.rps,
+        baselineName: "node:http + createReadStream",
+        unit: "req/s",
+      });
     }
 
     if (part !== "download") await uploads();
   } finally {
-    for (const s of [ours, plain, rawUploads]) {
+    for (const s of [ours, bare, plain, rawUploads]) {
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));
     }
