@@ -2,6 +2,8 @@
 // store, memory and tiered caches, the sharp thumbnailer.
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
@@ -18,6 +20,7 @@ import {
   createMediaRepository,
   type MediaRepositoryOptions,
 } from "../../src/repository/index.js";
+import { createMediaHandler } from "../../src/http/index.js";
 import { startS3 } from "../harness/s3.js";
 import { tempDir } from "../harness/tmp.js";
 
@@ -425,5 +428,24 @@ describe("createMediaRepository with S3 (redirects)", () => {
     assert.equal(await res.text(), "in s3");
     const direct = await repo.download("example.org", record.mediaId);
     assert.equal((await readBody(direct.body)).toString(), "in s3");
+
+    // Over HTTP: allow_redirect=true answers 307 to the datastore, without it the bytes.
+    const handle = createMediaHandler(repo, {
+      authenticate: async () => ({ userId: ALICE }),
+    });
+    const server = http.createServer((req, res) => void handle(req, res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    after(() => new Promise<void>((r) => server.close(() => r())));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const path = `/_matrix/client/v1/media/download/example.org/${record.mediaId}`;
+    const headers = { Authorization: "Bearer t" };
+    const redirect = await fetch(`${base}${path}?allow_redirect=true`, {
+      headers,
+      redirect: "manual",
+    });
+    assert.equal(redirect.status, 307);
+    assert.ok(redirect.headers.get("location")?.startsWith(s3.endpoint));
+    const bytes = await fetch(`${base}${path}`, { headers });
+    assert.equal(await bytes.text(), "in s3");
   });
 });
