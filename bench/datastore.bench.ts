@@ -148,7 +148,7 @@ try {
       for (const k of written.splice(0)) await store.delete(k);
     };
     const put = await compare(
-      2,
+      3,
       S3_BYTES,
       async () => {
         written.push((await store.put(s3blob.stream())).key);

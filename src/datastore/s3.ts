@@ -157,6 +157,9 @@ function positiveInt(value: unknown, option: string, min = 1): number {
   return value;
 }
 
+/** The largest blob the S3 driver stores: the CopyObject limit. */
+const MAX_OBJECT_BYTES = 5 * 1024 ** 3;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -168,6 +171,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * stream as a multipart upload to `prefix + ".tmp/<uuid>"` (memory ≈ partSize × (queueSize
  * + 1)), then are copied server-side to `prefix + sha256` and the temporary object is
  * deleted. Any failure or abort aborts the multipart upload, so nothing is left behind.
+ * Blobs are limited to 5 GiB (the CopyObject limit): larger puts fail with `M_TOO_LARGE`
+ * while streaming.
  *
  * Ranged reads check the server's `Content-Range` and length and fail loudly (502) when a
  * server ignores or mangles the range.
@@ -334,7 +339,9 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     assertPutOptions(putOptions);
     const started = performance.now();
     const signal = putOptions.signal;
-    const hashing = new HashingSource(source, putOptions.maxBytes, signal);
+    // CopyObject (used to finalise multipart uploads under the sha256 key) stops at 5 GiB.
+    const limit = Math.min(putOptions.maxBytes ?? MAX_OBJECT_BYTES, MAX_OBJECT_BYTES);
+    const hashing = new HashingSource(source, limit, signal);
     const iterator = hashing[Symbol.asyncIterator]();
     const head: Uint8Array[] = [];
     let buffered = 0;
