@@ -61,6 +61,20 @@ const URL_KEYS = new Set([
   "og:audio:secure_url",
 ]);
 
+// Elements that do not imply <body> when met before it.
+const HEAD_ELEMENTS = new Set([
+  "html",
+  "head",
+  "title",
+  "meta",
+  "link",
+  "base",
+  "script",
+  "style",
+  "noscript",
+  "template",
+]);
+
 // Text inside these never makes a description.
 const SKIP_TEXT = new Set([
   "script",
@@ -176,7 +190,14 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
           parser.pause();
           return;
         }
+        // Inside <noscript>, <svg>, <template>...: not content a reader sees.
+        const hidden = skipDepth > 0;
         if (SKIP_TEXT.has(name)) skipDepth++;
+        // Any element that cannot live in <head> starts the body, as in a browser.
+        if (!inBody && !hidden && !HEAD_ELEMENTS.has(name)) {
+          enterBody();
+          if (done) return;
+        }
         switch (name) {
           case "meta": {
             const key = (attribs.property ?? attribs.name ?? "").trim().toLowerCase();
@@ -200,7 +221,8 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
             break;
           }
           case "title":
-            if (titleState === "before" && !inBody && skipDepth === 1) titleState = "in";
+            // The first <title> anywhere, as document.title, but not an SVG's <title>.
+            if (titleState === "before" && skipDepth === 1) titleState = "in";
             break;
           case "base":
             if (base === undefined && attribs.href) base = attribs.href;
@@ -222,7 +244,7 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
             enterBody();
             break;
           case "img": {
-            if (!inBody || firstImage !== undefined || !attribs.src) break;
+            if (!inBody || hidden || firstImage !== undefined || !attribs.src) break;
             if (attribs.src.startsWith("data:")) break;
             const w = Number(attribs.width);
             const h = Number(attribs.height);
@@ -237,9 +259,7 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
             break;
           }
           default:
-            // Content before <body> that only belongs in a body implies it.
-            if (!inBody && (name === "p" || name === "div" || name === "h1" || name === "article"))
-              enterBody();
+            break;
         }
       },
       ontext(text) {

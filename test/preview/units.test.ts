@@ -152,6 +152,21 @@ describe("html extraction", () => {
     assert.equal(og["og:description"], "Real text");
     assert.equal(og["og:image"], undefined);
   });
+  it("ignores tracking pixels in <noscript>; a body element before <body> starts the body", () => {
+    const page = Buffer.from(
+      `<head><title>T</title><noscript><img src="/px.gif"></noscript></head>` +
+        `<body><img src="/real.png"></body>`,
+    );
+    assert.equal(
+      extractHtmlMetadata(page, { url: "https://a.test/" }).og["og:image"],
+      "https://a.test/real.png",
+    );
+    const bodyless = Buffer.from(`<title>T</title><img src="/first.png"><span>hello</span>`);
+    const { og } = extractHtmlMetadata(bodyless, { url: "https://a.test/" });
+    assert.equal(og["og:image"], "https://a.test/first.png");
+    assert.equal(og["og:description"], "hello");
+  });
+
   it("summarises long body text at a word boundary", () => {
     const page = Buffer.from(`<title>t</title><body><p>${"word ".repeat(400)}</p>`);
     const description = extractHtmlMetadata(page, { url: "https://a.test/" }).og["og:description"]!;
