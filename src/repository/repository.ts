@@ -370,7 +370,20 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
         `Received ${put.size} bytes but Content-Length said ${opts.contentLength}`,
       );
     }
+    // Until its record exists, a freshly stored blob must survive a concurrent delete of
+    // other media with the same bytes (released by finishUpload).
+    hold(put.sha256);
     return { datastore, ...put, sniffed: await sniff(Buffer.concat(head)) };
+  };
+
+  const storing = new Map<string, number>();
+  const hold = (sha256: string): void => {
+    storing.set(sha256, (storing.get(sha256) ?? 0) + 1);
+  };
+  const release = (sha256: string): void => {
+    const n = (storing.get(sha256) ?? 1) - 1;
+    if (n <= 0) storing.delete(sha256);
+    else storing.set(sha256, n);
   };
 
   const deleteBlobIfUnused = async (
@@ -378,6 +391,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     key: string,
     sha256: string,
   ): Promise<void> => {
+    if (storing.has(sha256)) return;
     try {
       const users = await metadata.getMediaBySha256(sha256);
       if (users.some((r) => r.datastoreId === datastore.id && r.location === key)) return;
@@ -435,9 +449,11 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     try {
       await insert(record);
     } catch (error) {
+      release(stored.sha256);
       await deleteBlobIfUnused(stored.datastore, stored.key, stored.sha256);
       throw error;
     }
+    release(stored.sha256);
     const quarantined = (await metadata.getMediaBySha256(record.sha256)).some((r) => r.quarantined);
     if (quarantined) {
       // Bytes already quarantined stay quarantined under every new ID.

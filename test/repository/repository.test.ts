@@ -137,6 +137,32 @@ describe("createMediaRepository", () => {
     });
   });
 
+  it("keeps a blob that a concurrent upload of the same bytes is about to reference", async () => {
+    const metadata = memoryMetadataStore();
+    let gate: (() => void) | undefined;
+    let gated = false;
+    const gatedMetadata: MetadataStore = Object.assign(Object.create(metadata) as MetadataStore, {
+      insertMedia: async (record: Parameters<MetadataStore["insertMedia"]>[0]) => {
+        if (gated) await new Promise<void>((r) => (gate = r));
+        return metadata.insertMedia(record);
+      },
+    });
+    const { repo, root } = await setup({ metadata: gatedMetadata });
+    const bytes = Buffer.from("shared bytes");
+    const a = await repo.upload(bytes, { uploader: ALICE });
+    gated = true;
+    const b = repo.upload(bytes, { uploader: BOB });
+    while (!gate) await new Promise((r) => setTimeout(r, 5));
+    gated = false;
+    // B's blob is stored (the same key as A's) but its record is not written yet.
+    assert.equal(await repo.delete("example.org", a.record.mediaId), true);
+    assert.equal((await files(root)).filter((f) => !f.includes(".tmp")).length, 1, "blob kept");
+    gate();
+    const { record } = await b;
+    const got = await repo.download("example.org", record.mediaId);
+    assert.deepEqual(await readBody(got.body), bytes);
+  });
+
   it("sniffs the type only when the uploader sent none", async () => {
     const { repo } = await setup();
     const png = await sharp({ create: { width: 2, height: 2, channels: 3, background: "#fff" } })
