@@ -4,6 +4,7 @@ import { encode as encodeBlurhash } from "blurhash";
 import { fileTypeFromBuffer } from "file-type/core";
 import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from "sharp";
 import { MediaError } from "../errors.js";
+import { apngInfo, decodeApng } from "./apng.js";
 import { createJobQueue } from "./queue.js";
 import {
   DEFAULT_THUMBNAIL_SIZES,
@@ -503,7 +504,14 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
         ),
       );
     }
-    const frames = meta.pages ?? 1;
+    let frames = meta.pages ?? 1;
+    let delay = meta.delay;
+    let loop = meta.loop;
+    if (mime === "image/apng") {
+      // libvips reads only the default image; the frame count comes from the control chunks.
+      const apng = apngInfo(source);
+      if (apng && apng.frames > 1) ({ frames, delay, loop } = apng);
+    }
     const orientation = meta.orientation ?? 1;
     const rotated = orientation >= 5 && orientation <= 8;
     const w = meta.width;
@@ -517,8 +525,8 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
       hasAlpha: meta.hasAlpha,
       orientation,
       framePixels,
-      delay: meta.delay,
-      loop: meta.loop,
+      delay,
+      loop,
     };
   }
 
@@ -541,6 +549,39 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
       }
     }
     return { options: base, animated: false, frames: 1 };
+  }
+
+  /**
+   * The decode of `source` for a plan. Animated APNG is composed frame by frame (libvips only
+   * reads its default image) and comes back already shrunk by `factor`.
+   */
+  async function open(
+    source: Buffer,
+    info: Inspected,
+    p: DecodePlan,
+    factor: number,
+  ): Promise<{ image: Sharp; frames: number; shrunk: boolean }> {
+    if (!(p.animated && info.mime === "image/apng")) {
+      return { image: sharp(source, p.options), frames: p.frames, shrunk: false };
+    }
+    const work = {
+      width: Math.min(info.width, Math.max(1, Math.ceil(info.width * factor))),
+      height: Math.min(info.height, Math.max(1, Math.ceil(info.height * factor))),
+    };
+    const frames = await decodeApng(source, p.frames, work, {
+      failOn,
+      limitInputPixels: maxPixels,
+    });
+    const image = sharp(frames.data, {
+      raw: {
+        width: frames.width,
+        height: frames.pageHeight * frames.frames,
+        channels: 4,
+        pageHeight: frames.pageHeight,
+      },
+      pages: -1,
+    });
+    return { image, frames: frames.frames, shrunk: true };
   }
 
   function encode(image: Sharp, format: OutputFormat, info: Inspected, frames: number): Sharp {
@@ -636,10 +677,11 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
           const info = await inspect(source);
           const p = plan(info, request.animated === true);
           const out = outputDimensions(display(info), request);
-          const image = sharp(source, p.options)
+          const opened = await open(source, info, p, scaleFactor(display(info), request));
+          const image = opened.image
             .resize(out.width, out.height, { fit: request.method === "crop" ? "cover" : "fill" })
             .toColourspace("srgb");
-          const result = await finish(image, info, p.animated, p.frames, request);
+          const result = await finish(image, info, p.animated, opened.frames, request);
           publish("generate", info, started, 1, p.animated);
           return result;
         });
@@ -658,8 +700,9 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
           // One decode, shrunk on load as far as the largest size allows; every size is then
           // derived from these pixels.
           const f = Math.max(...sizes.map((s) => scaleFactor(src, s)));
-          let decode = sharp(source, p.options).timeout(sharpTimeout);
-          if (f < 1) {
+          const opened = await open(source, info, p, f);
+          let decode = opened.image.timeout(sharpTimeout);
+          if (f < 1 && !opened.shrunk) {
             decode = decode.resize(
               Math.min(src.width, Math.ceil(src.width * f)),
               Math.min(src.height, Math.ceil(src.height * f)),
@@ -686,7 +729,7 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
             const image = fromMid().resize(out.width, out.height, {
               fit: size.method === "crop" ? "cover" : "fill",
             });
-            return finish(image, info, p.animated, p.frames, size);
+            return finish(image, info, p.animated, opened.frames, size);
           });
           let blurhash: Promise<string> | undefined;
           if (opts.blurhash !== false) {

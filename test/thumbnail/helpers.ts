@@ -256,3 +256,54 @@ export async function pixel(image: Buffer, x: number, y: number): Promise<Rgb> {
 export function near(c: Rgb, want: Rgb, tolerance = 40): boolean {
   return c.every((v, i) => Math.abs(v - want[i]!) <= tolerance);
 }
+
+/** One frame of {@link apngSequence}: a PNG of the frame's own size placed at x, y. */
+export interface ApngFrame {
+  png: Buffer;
+  width: number;
+  height: number;
+  x?: number;
+  y?: number;
+  /** 0 = source (replace), 1 = over. */
+  blend?: number;
+  /** 0 = none, 1 = background, 2 = previous. */
+  dispose?: number;
+  delayMs?: number;
+}
+
+/** An APNG of canvas width × height whose default image is the first frame. */
+export function apngSequence(frames: ApngFrame[], width: number, height: number, loop = 0): Buffer {
+  const ihdr = chunks(frames[0]!.png).find((c) => c.type === "IHDR")!.data;
+  const header = Buffer.from(ihdr);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  const actl = Buffer.alloc(8);
+  actl.writeUInt32BE(frames.length, 0);
+  actl.writeUInt32BE(loop, 4);
+  const parts: Buffer[] = [PNG_SIGNATURE, chunk("IHDR", header), chunk("acTL", actl)];
+  let seq = 0;
+  for (const [i, f] of frames.entries()) {
+    const fc = Buffer.alloc(26);
+    fc.writeUInt32BE(seq++, 0);
+    fc.writeUInt32BE(f.width, 4);
+    fc.writeUInt32BE(f.height, 8);
+    fc.writeUInt32BE(f.x ?? 0, 12);
+    fc.writeUInt32BE(f.y ?? 0, 16);
+    fc.writeUInt16BE(f.delayMs ?? 100, 20);
+    fc.writeUInt16BE(1000, 22);
+    fc[24] = f.dispose ?? 0;
+    fc[25] = f.blend ?? 0;
+    parts.push(chunk("fcTL", fc));
+    for (const d of chunks(f.png).filter((c) => c.type === "IDAT")) {
+      if (i === 0) {
+        parts.push(chunk("IDAT", d.data));
+      } else {
+        const s = Buffer.alloc(4);
+        s.writeUInt32BE(seq++);
+        parts.push(chunk("fdAT", Buffer.concat([s, d.data])));
+      }
+    }
+  }
+  parts.push(chunk("IEND", Buffer.alloc(0)));
+  return Buffer.concat(parts);
+}
