@@ -80,13 +80,13 @@ async function main(): Promise<void> {
             op === "GET"
               ? (i: number) => raw.getBuffer(`raw:${keys[i % keyCount]!}`)
               : (i: number) => raw.set(`raw:${keys[i % keyCount]!}`, value);
-          // Interleaved rounds, best of two for each side, to damp noise on a shared machine.
+          // Interleaved rounds, best of three for each side, to damp noise on a shared machine.
           const best: Record<"raw" | "ring" | "ring1", Result | undefined> = {
             raw: undefined,
             ring: undefined,
             ring1: undefined,
           };
-          for (let round = 0; round < 2; round++) {
+          for (let round = 0; round < 3; round++) {
             for (const [which, run] of [
               ["raw", rawOp],
               ["ring", ringOp(ring)],

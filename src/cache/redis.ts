@@ -50,9 +50,12 @@ export interface RedisRingCacheOptions {
   failureThreshold?: number;
   /** Interval of the background probe of a shard whose breaker is open. @defaultValue 1000 */
   probeIntervalMs?: number;
-  /** Writes in flight at once, for the whole ring. @defaultValue 16 */
+  /** Writes in flight at once, for the whole ring. @defaultValue 64 */
   maxConcurrentWrites?: number;
-  /** Writes waiting for a slot; more are dropped (it is a cache). @defaultValue 256 */
+  /**
+   * Writes waiting for a slot; more are dropped (it is a cache), and so is a write that
+   * waited longer than `commandTimeoutMs`. @defaultValue 256
+   */
   maxQueuedWrites?: number;
   /**
    * Keys deleted while a shard was unreachable, remembered per shard and deleted there
@@ -96,8 +99,8 @@ export const DEFAULT_REDIS_RING_OPTIONS = Object.freeze({
   failureThreshold: 3,
   /** @defaultValue 1000 */
   probeIntervalMs: 1000,
-  /** @defaultValue 16 */
-  maxConcurrentWrites: 16,
+  /** @defaultValue 64 */
+  maxConcurrentWrites: 64,
   /** @defaultValue 256 */
   maxQueuedWrites: 256,
   /** @defaultValue 10000 */
@@ -588,27 +591,38 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     return value ?? undefined;
   };
 
-  // Bounded write concurrency; excess writes are dropped (it is a cache).
+  // Bounded write concurrency; excess writes are dropped (it is a cache). A queued write
+  // that waited longer than the command timeout is dropped too, so `set` never waits for
+  // much more than two command timeouts however busy the queue is.
   let activeWrites = 0;
-  const waiting: Array<(run: boolean) => void> = [];
+  const waiting: Array<{ at: number; go: (run: boolean) => void }> = [];
   const idle: Array<() => void> = [];
   const settle = () => {
     activeWrites--;
-    const next = waiting.shift();
-    if (next !== undefined) next(true);
-    else if (activeWrites === 0) for (const resolve of idle.splice(0)) resolve();
+    const t = performance.now();
+    for (let next = waiting.shift(); next !== undefined; next = waiting.shift()) {
+      if (t - next.at <= timeoutMs) {
+        next.go(true);
+        return;
+      }
+      next.go(false);
+    }
+    if (activeWrites === 0) for (const resolve of idle.splice(0)) resolve();
   };
-  const schedule = (task: () => Promise<void>): Promise<void> | undefined => {
+  const schedule = (task: () => Promise<void>): Promise<boolean> | undefined => {
     const run = () => {
       activeWrites++;
       return task().finally(settle);
     };
-    if (activeWrites < maxConcurrentWrites) return run();
+    if (activeWrites < maxConcurrentWrites) return run().then(() => true);
     if (waiting.length >= maxQueuedWrites) return undefined;
-    return new Promise<void>((resolve) =>
-      waiting.push((go) => {
-        if (go) void run().then(resolve);
-        else resolve();
+    return new Promise<boolean>((resolve) =>
+      waiting.push({
+        at: performance.now(),
+        go: (go) => {
+          if (go) void run().then(() => resolve(true));
+          else resolve(false);
+        },
       }),
     );
   };
@@ -658,12 +672,10 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
         failure(shard, client, "set", error);
       }
     });
-    if (write === undefined) {
-      if (events.enabled())
-        events.emit({ type: "skip", cache: name, key, bytes: value.length, reason: "queue-full" });
-      return;
+    const written = write === undefined ? false : await write;
+    if (!written && events.enabled()) {
+      events.emit({ type: "skip", cache: name, key, bytes: value.length, reason: "queue-full" });
     }
-    await write;
   };
 
   const remember = (shard: Shard, key: string) => {
@@ -783,7 +795,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     async close() {
       if (closed) return;
       closed = true;
-      for (const skip of waiting.splice(0)) skip(false);
+      for (const entry of waiting.splice(0)) entry.go(false);
       await Promise.race([flush(), new Promise((r) => setTimeout(r, timeoutMs * 2).unref())]);
       await Promise.all(shards.map((shard) => shard.opening ?? Promise.resolve()));
       for (const shard of shards) closeShard(shard);

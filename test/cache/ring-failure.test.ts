@@ -245,6 +245,36 @@ describe("redisRingCache under shard failure", () => {
     );
   });
 
+  it("bounded writes: a busy queue drops writes instead of holding callers", async () => {
+    const victim = servers[0]!;
+    const skipped: CacheEvent[] = [];
+    const small = redisRingCache({
+      shards: [victim.url],
+      commandTimeoutMs: TIMEOUT,
+      failureThreshold: 1_000,
+      maxConcurrentWrites: 2,
+      maxQueuedWrites: 2,
+      metrics: (e) => e.type === "skip" && skipped.push(e),
+    });
+    try {
+      await small.connect();
+      victim.stop();
+      const start = performance.now();
+      const durations = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          await small.set(`queued-${i}`, Buffer.from("x"));
+          return performance.now() - start;
+        }),
+      );
+      const slowest = Math.max(...durations);
+      assert.ok(slowest <= 2 * TIMEOUT + SLACK, `slowest set took ${slowest.toFixed(1)} ms`);
+      assert.ok(skipped.length >= 4, `${skipped.length} writes were dropped`);
+    } finally {
+      victim.cont();
+      await small.close();
+    }
+  });
+
   it("rejoin after too many missed deletes purges the shard's namespace, and only it", async () => {
     await ring.close();
     ring = redisRingCache({
