@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { MediaError } from "../../src/errors.js";
 import { createThumbnailer, THUMBNAIL_CHANNEL } from "../../src/thumbnail/index.js";
+import type { ThumbnailerLike } from "../../src/repository/types.js";
 import { collectEvents, photo } from "./helpers.js";
 
 describe("concurrency queue and deadlines", () => {
@@ -72,6 +73,23 @@ describe("concurrency queue and deadlines", () => {
 });
 
 describe("package boundary", () => {
+  it("fits the repository's ThumbnailerLike contract", async () => {
+    const thumbnailer: ThumbnailerLike = createThumbnailer();
+    const img = await photo(64, 48).jpeg().toBuffer();
+    const r = await thumbnailer.generate(img, {
+      width: 32,
+      height: 32,
+      method: "crop",
+      animated: false,
+    });
+    assert.deepEqual([r.width, r.height, r.contentType], [32, 32, "image/jpeg"]);
+    assert.deepEqual(thumbnailer.pickSize?.({ width: 40, height: 40, method: "crop" }), {
+      width: 96,
+      height: 96,
+      method: "crop",
+    });
+  });
+
   it("the thumbnail entry never imports ioredis, pg or the AWS SDK", () => {
     const root = path.resolve(import.meta.dirname, "../../src");
     const seen = new Set<string>();
