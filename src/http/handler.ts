@@ -77,7 +77,14 @@ export interface MediaHandlerOptions {
   logger?: RepositoryLogger;
 }
 
-/** Defaults of {@link MediaHandlerOptions}. */
+/**
+ * Defaults of {@link MediaHandlerOptions}.
+ *
+ * @example
+ * ```ts
+ * createMediaHandler(repo, { authenticate, cacheControl: DEFAULT_MEDIA_HANDLER_OPTIONS.cacheControl });
+ * ```
+ */
 export const DEFAULT_MEDIA_HANDLER_OPTIONS = Object.freeze({
   /** @defaultValue false */
   freezeLegacy: false,

@@ -27,7 +27,12 @@ import type {
 } from "./types.js";
 
 /**
- * Defaults of {@link RepositoryLimits}.
+ * Defaults of {@link RepositoryLimits}; override any of them with `limits`.
+ *
+ * @example
+ * ```ts
+ * createMediaRepository({ ...options, limits: { maxUploadBytes: DEFAULT_REPOSITORY_LIMITS.maxUploadBytes * 2 } });
+ * ```
  */
 export const DEFAULT_REPOSITORY_LIMITS: Readonly<RepositoryLimits> = Object.freeze({
   maxUploadBytes: 50 * 1024 * 1024,
@@ -41,7 +46,14 @@ export const DEFAULT_REPOSITORY_LIMITS: Readonly<RepositoryLimits> = Object.free
   previewTtlMs: 60 * 60 * 1000,
 });
 
-/** The cache key of a blob (media or thumbnail bytes), by its SHA-256. */
+/**
+ * The cache key of a blob (media or thumbnail bytes), by its SHA-256.
+ *
+ * @example
+ * ```ts
+ * const cached = await cache.get(blobCacheKey(record.sha256));
+ * ```
+ */
 export function blobCacheKey(sha256: string): string {
   return `blob:${sha256}`;
 }
