@@ -378,10 +378,13 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
 
   // Deadlines of hot-path commands without a timer each: one sweep every `timeoutMs / 10`
   // rejects the expired ones (deadlines are in send order, so only the head is checked).
+  // The sweep runs from setImmediate, after the event loop's poll phase: when this process
+  // was stalled (GC, CPU starvation), replies that arrived meanwhile are delivered before
+  // their commands are judged late, so our own stall is not blamed on the shard.
   const deadlines: Array<Deadline<never>> = [];
   let head = 0;
   let sweeper: NodeJS.Timeout | undefined;
-  const sweep = () => {
+  const expire = () => {
     const t = performance.now();
     while (head < deadlines.length) {
       const entry = deadlines[head]!;
@@ -402,6 +405,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       head = 0;
     }
   };
+  const sweep = () => void setImmediate(expire);
   const timed = <T>(shard: Shard, promise: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const entry: Deadline<T> = {
