@@ -127,6 +127,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     server = http.createServer(app);
   } else if (flavor === "koa") {
     const app = new Koa();
+    app.silent = true; // the disconnect test makes Koa log a parse error otherwise
     app.use(mediaMiddleware(repo, handlerOptions));
     app.use((ctx) => {
       if (ctx.path === "/_matrix/client/versions") ctx.body = { versions: ["v1.11", "v1.12"] };
