@@ -154,6 +154,8 @@ export interface PreviewOptions {
 /** Produces previews. */
 export interface PreviewFetcher {
   preview(url: string, options?: PreviewOptions): Promise<PreviewResult>;
+  /** Closes the SafeFetch the fetcher created itself; an injected `fetch` is left open. */
+  close(): Promise<void>;
 }
 
 /**
@@ -253,6 +255,7 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  * ```
  */
 export function createPreviewFetcher(options: PreviewFetcherOptions = {}): PreviewFetcher {
+  const ownFetch = options.fetch === undefined;
   const fetch = options.fetch ?? createSafeFetch();
   if (typeof fetch !== "function") throw new TypeError("Expected a SafeFetch function for fetch");
   const maxPageBytes = positive(
@@ -546,6 +549,9 @@ export function createPreviewFetcher(options: PreviewFetcherOptions = {}): Previ
   }
 
   return {
+    async close(): Promise<void> {
+      if (ownFetch) await fetch.close();
+    },
     async preview(input: string, callOptions: PreviewOptions = {}): Promise<PreviewResult> {
       let url: URL;
       try {

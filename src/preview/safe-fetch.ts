@@ -219,8 +219,11 @@ export interface SafeResponse {
   redirects: readonly string[];
   /** The body as a stream of Buffers; it errors with a {@link SafeFetchError} past the cap or the deadline. */
   readonly body: Readable;
+  /** The whole body (bounded by the cap and the deadline). */
   arrayBuffer(): Promise<ArrayBuffer>;
+  /** The whole body as a Buffer (bounded by the cap and the deadline). */
   buffer(): Promise<Buffer>;
+  /** The whole body decoded as UTF-8 (bounded by the cap and the deadline). */
   text(): Promise<string>;
   /** Discards the body and frees the connection. */
   cancel(): void;
