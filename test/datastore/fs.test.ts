@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { mkdir, readdir, symlink, utimes, writeFile, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -148,6 +149,32 @@ describe("fsDatastore", () => {
     const store = fsDatastore({ root, staleTempMs: 3600_000, now: () => t0 });
     assert.equal(await store.sweep(), 1);
     assert.deepEqual((await readdir(tmp)).sort(), ["otherhost.2.bb.tmp", mine].sort());
+  });
+
+  it("publishes put and delete events on diagnostics_channel", async () => {
+    const events: Array<Record<string, unknown>> = [];
+    const listener = (message: unknown): void => {
+      events.push(message as Record<string, unknown>);
+    };
+    subscribe("matrix-media-kit:datastore", listener);
+    try {
+      const store = fsDatastore({ root: await newDir(), id: "observed" });
+      const { key } = await store.put(Buffer.from("observe me"));
+      await store.put(Buffer.from("observe me"));
+      await store.delete(key);
+      const mine = events.filter((e) => e.datastore === "observed");
+      assert.deepEqual(
+        mine.map((e) => [e.op, e.key, e.deduplicated]),
+        [
+          ["put", key, false],
+          ["put", key, true],
+          ["delete", key, undefined],
+        ],
+      );
+      assert.equal(typeof mine[0]!.durationMs, "number");
+    } finally {
+      unsubscribe("matrix-media-kit:datastore", listener);
+    }
   });
 
   it("validates its options precisely", () => {

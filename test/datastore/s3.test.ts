@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateMultipartUploadCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { s3Datastore, type S3DatastoreOptions } from "../../src/datastore/index.js";
 import { MediaError } from "../../src/errors.js";
 import { startS3, type S3Server } from "../harness/s3.js";
@@ -253,6 +258,39 @@ describe("s3Datastore", () => {
     const plain = s3Datastore(options(s3));
     assert.equal(plain.capabilities.url, false);
     assert.equal("url" in plain, false);
+  });
+
+  it("sweeps temporary objects and multipart uploads left by a crashed process", async () => {
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      credentials: s3.credentials,
+      forcePathStyle: true,
+    });
+    await client.send(
+      new PutObjectCommand({ Bucket: s3.bucket, Key: "sweep/.tmp/orphan", Body: "partial" }),
+    );
+    await client.send(
+      new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: "sweep/.tmp/orphan-mpu" }),
+    );
+    await client.send(
+      new PutObjectCommand({ Bucket: s3.bucket, Key: "elsewhere/.tmp/keep", Body: "not ours" }),
+    );
+    const store = s3Datastore(options(s3, { prefix: "sweep/", now: () => Date.now() + 3_600_000 }));
+    const { key } = await store.put(Buffer.from("a real blob"));
+    assert.equal(
+      await s3Datastore(options(s3, { prefix: "sweep/" })).sweep(),
+      0,
+      "nothing is a day old yet",
+    );
+    assert.equal(await store.sweep({ olderThanMs: 60_000 }), 2);
+    assert.deepEqual(await s3.openMultipartUploads(), []);
+    const left = await objectKeys(s3);
+    assert.ok(left.includes(`sweep/${key}`), "blobs are kept");
+    assert.ok(!left.includes("sweep/.tmp/orphan"));
+    assert.ok(left.includes("elsewhere/.tmp/keep"), "other prefixes are untouched");
+    await store.delete(key);
+    client.destroy();
   });
 
   it("validates its options precisely", () => {

@@ -224,7 +224,8 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
         open
           .map(
             (u) =>
-              `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${u.uploadId}</UploadId></Upload>`,
+              `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${u.uploadId}</UploadId>` +
+              `<Initiated>${u.initiated.toISOString()}</Initiated></Upload>`,
           )
           .join("") +
         `<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`;
@@ -234,13 +235,16 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
   };
   server.middleware.unshift(front);
 
-  async function listOpen(b: string): Promise<Array<{ uploadId: string; key: string }>> {
+  async function listOpen(
+    b: string,
+  ): Promise<Array<{ uploadId: string; key: string; initiated: Date }>> {
     const dir = uploadsDir(b);
     const ids = await readdir(dir).catch(() => [] as string[]);
-    const out: Array<{ uploadId: string; key: string }> = [];
+    const out: Array<{ uploadId: string; key: string; initiated: Date }> = [];
     for (const uploadId of ids) {
       const key = await readFile(path.join(dir, uploadId, "key"), "utf8").catch(() => "");
-      out.push({ uploadId, key });
+      const initiated = (await stat(path.join(dir, uploadId)).catch(() => undefined))?.mtime;
+      out.push({ uploadId, key, initiated: initiated ?? new Date(0) });
     }
     return out;
   }
@@ -253,7 +257,8 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
     region: "us-east-1",
     credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     directory,
-    openMultipartUploads: () => listOpen(bucket),
+    openMultipartUploads: async () =>
+      (await listOpen(bucket)).map(({ uploadId, key }) => ({ uploadId, key })),
     abortedUploads,
     get rejectedChecksumRequests() {
       return rejectedChecksumRequests;
