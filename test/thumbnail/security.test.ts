@@ -128,6 +128,29 @@ describe("hostile input", () => {
     assert.equal(thumbnailer.stats().active, 0);
   });
 
+  it("truncated PNG, WebP, GIF and AVIF are clean 400 errors too", async () => {
+    const base = () => photo(600, 400);
+    const sources = {
+      png: await base().png().toBuffer(),
+      webp: await base().webp().toBuffer(),
+      gif: await base().gif().toBuffer(),
+      avif: await base().avif({ effort: 0 }).toBuffer(),
+    };
+    for (const [name, full] of Object.entries(sources)) {
+      const cut = full.subarray(0, Math.floor(full.length / 2));
+      for (const call of [
+        () => thumbnailer.generate(cut, { width: 96, height: 96, method: "crop" }),
+        () => thumbnailer.generateAll(cut),
+      ]) {
+        await assert.rejects(call(), (e: unknown) => {
+          assert.ok(isMediaError("M_UNKNOWN", 400)(e), name);
+          assert.doesNotMatch((e as Error).message, /vips/i);
+          return true;
+        });
+      }
+    }
+  });
+
   it("PDF, SVG, HTML and XML bytes (whatever they are labelled) are refused before any loader runs", async () => {
     const hostile: Record<string, Buffer> = {
       pdf: Buffer.from(
