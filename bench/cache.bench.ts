@@ -14,6 +14,8 @@ interface Result {
   opsPerSec: number;
   p50: number;
   p99: number;
+  /** Process CPU (user + system) per operation, µs: the client's own cost, less noisy than time. */
+  cpuUs: number;
 }
 
 /** Runs `op` with `inFlight` concurrent callers for `ms`; returns throughput and latency. */
@@ -25,6 +27,7 @@ async function measure(
   const latencies: number[] = [];
   let n = 0;
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const end = start + ms;
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
@@ -36,7 +39,9 @@ async function measure(
     }),
   );
   const elapsed = performance.now() - start;
+  const used = process.cpuUsage(cpu);
   return {
+    cpuUs: (used.user + used.system) / Math.max(1, latencies.length),
     opsPerSec: (latencies.length * 1000) / elapsed,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
@@ -97,7 +102,8 @@ async function main(): Promise<void> {
               if (!best[which] || result.opsPerSec > best[which].opsPerSec) best[which] = result;
             }
           }
-          const lat = (r: Result) => `${r.p50.toFixed(2)}/${r.p99.toFixed(2)}`;
+          const lat = (r: Result) =>
+            `${r.p50.toFixed(2)}/${r.p99.toFixed(2)} ms, ${r.cpuUs.toFixed(0)} µs CPU/op`;
           report({
             name: `${op} ${label}, ${inFlight} in flight (ring, 3 shards)`,
             value: best.ring!.opsPerSec,
@@ -106,7 +112,7 @@ async function main(): Promise<void> {
             unit: "ops/s",
             target: 0.9,
             note:
-              `p50/p99 ms ring ${lat(best.ring!)}, raw ${lat(best.raw!)}` +
+              `p50/p99 ring ${lat(best.ring!)}, raw ${lat(best.raw!)}` +
               (op === "GET" ? `; hit ratio ${((hits / Math.max(1, gets)) * 100).toFixed(1)}%` : ""),
           });
           report({
@@ -116,7 +122,7 @@ async function main(): Promise<void> {
             baselineName: "raw ioredis, 1 shard",
             unit: "ops/s",
             target: 0.9,
-            note: `p50/p99 ms ${lat(best.ring1!)}`,
+            note: `p50/p99 ${lat(best.ring1!)}`,
           });
         }
       }

@@ -171,6 +171,8 @@ interface Shard {
   offsetMs: number;
   /** performance.now() of the last reply (value or error reply) from the shard. */
   lastReplyAt: number;
+  /** True while the shard's socket is corked until the next tick. */
+  corked: boolean;
 }
 
 /**
@@ -305,6 +307,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
         purge: false,
         offsetMs: 0,
         lastReplyAt: 0,
+        corked: false,
       };
     });
   };
@@ -433,6 +436,22 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
         },
       );
     });
+
+  // Commands issued in the same tick leave in one socket write: the socket is corked until
+  // the next tick. This is what auto-pipelining is for, at a fraction of its cost (ioredis'
+  // enableAutoPipelining measured slower here), and it matters most with several shards,
+  // where each connection gets fewer commands per event-loop turn.
+  const batch = (shard: Shard, client: Client) => {
+    if (shard.corked || isCluster(client)) return;
+    const stream = (client as Redis).stream;
+    if (stream === undefined) return;
+    shard.corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      shard.corked = false;
+      stream.uncork();
+    });
+  };
 
   const clearNamespace = async (client: Client) => {
     // A Cluster's keys live on its masters: scan each of them.
@@ -579,6 +598,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     let value: Buffer | null | undefined;
     if (client !== undefined) {
       try {
+        batch(shard, client);
         value = await timed(shard, client.getBuffer(prefix + key));
         shard.failures = 0;
       } catch (error) {
@@ -648,11 +668,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     const redisKey = prefix + key;
     // Both commands leave in one write: the socket is corked until the next tick (cheaper
     // than an ioredis pipeline, which measured ~30% more CPU per write here).
-    const stream = isCluster(client) ? undefined : (client as Redis).stream;
-    if (stream !== undefined) {
-      stream.cork();
-      process.nextTick(() => stream.uncork());
-    }
+    batch(shard, client);
     const written = client.set(redisKey, value, "PXAT", deadline);
     const made = ttl === undefined ? client.persist(redisKey) : client.pexpire(redisKey, ttl);
     await timed(shard, Promise.all([written, made]));
