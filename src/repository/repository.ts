@@ -519,6 +519,8 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
 
   // Single flight of on-demand thumbnails per (media, size) within this process.
   const thumbnailFlights = new Map<string, Promise<ThumbnailBody>>();
+  // Sources the thumbnailer refused as unsupported (by sha256), bounded.
+  const refusedSources = new Map<string, MediaError>();
   // Source dimensions seen by this process, to recognise a thumbnail limited by its source.
   const sourceSizes = new Map<string, { width: number; height: number }>();
   const rememberSource = (sha256: string, size: { width: number; height: number }): void => {
@@ -694,6 +696,8 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
       if (record.size > limits.maxThumbnailSourceBytes) {
         throw new MediaError("M_TOO_LARGE", "The media is too large to thumbnail", { status: 400 });
       }
+      const refusal = refusedSources.get(record.sha256);
+      if (refusal) throw refusal;
       const flightKey = `${origin}/${mediaId}/${want.width}x${want.height}/${want.method}/${animated}`;
       let flight = thumbnailFlights.get(flightKey);
       if (!flight) {
@@ -727,7 +731,16 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
         thumbnailFlights.set(flightKey, flight);
         void flight.then(
           () => thumbnailFlights.delete(flightKey),
-          () => thumbnailFlights.delete(flightKey),
+          (error: unknown) => {
+            thumbnailFlights.delete(flightKey);
+            // Bytes the thumbnailer cannot read are not read from the datastore again.
+            if (MediaError.is(error) && error.errcode === "M_UNSUPPORTED") {
+              refusedSources.set(record.sha256, error);
+              if (refusedSources.size > 10_000) {
+                refusedSources.delete(refusedSources.keys().next().value!);
+              }
+            }
+          },
         );
       }
       return flight;

@@ -362,6 +362,19 @@ describe("createMediaRepository", () => {
     for (const r of results) assert.ok(r.width >= 64 && r.height >= 64);
     await repo.thumbnail("example.org", record.mediaId, { width: 64, height: 64, method: "crop" });
     assert.equal(generated, 1, "stored thumbnail reused");
+    const text = await repo.upload(Buffer.from("not an image"), {
+      uploader: ALICE,
+      contentType: "image/png",
+    });
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(
+        repo.thumbnail("example.org", text.record.mediaId, { width: 32, height: 32 }),
+        {
+          errcode: "M_UNSUPPORTED",
+        },
+      );
+    }
+    assert.equal(generated, 2, "an unsupported source is tried once");
     await assert.rejects(repo.thumbnail("example.org", record.mediaId, { width: 0, height: 5 }), {
       errcode: "M_INVALID_PARAM",
     });
