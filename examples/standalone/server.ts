@@ -153,6 +153,8 @@ export async function startStandaloneServer(
     let metadata: MetadataStore;
     if (config.metadata.postgres) {
       const pool = new pg.Pool({ connectionString: config.metadata.postgres, max: 20 });
+      // An idle connection dropped by the server (restart, failover) must not crash the process.
+      pool.on("error", (err) => logger.warn("PostgreSQL connection lost", { err: err.message }));
       closers.push(() => pool.end());
       const store = postgresMetadataStore({ pool });
       await store.migrate();
