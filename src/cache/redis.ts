@@ -145,11 +145,10 @@ type Client = Redis | Cluster;
 const isCluster = (client: Client): boolean =>
   (client as { isCluster?: boolean }).isCluster === true;
 
-interface Deadline<T> {
+interface Deadline {
   readonly at: number;
-  settled: boolean;
-  readonly reject: (error: Error) => void;
-  readonly resolve: (value: T) => void;
+  /** Cleared once settled: a resolved promise keeps its value, so the entry must not keep it. */
+  reject: ((error: Error) => void) | undefined;
 }
 
 interface Shard {
@@ -384,17 +383,18 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
   // The sweep runs from setImmediate, after the event loop's poll phase: when this process
   // was stalled (GC, CPU starvation), replies that arrived meanwhile are delivered before
   // their commands are judged late, so our own stall is not blamed on the shard.
-  const deadlines: Array<Deadline<never>> = [];
+  const deadlines: Deadline[] = [];
   let head = 0;
   let sweeper: NodeJS.Timeout | undefined;
   const expire = () => {
     const t = performance.now();
     while (head < deadlines.length) {
       const entry = deadlines[head]!;
-      if (!entry.settled) {
+      const reject = entry.reject;
+      if (reject !== undefined) {
         if (entry.at > t) break;
-        entry.settled = true;
-        entry.reject(new CacheTimeoutError(`command timed out after ${timeoutMs} ms`));
+        entry.reject = undefined;
+        reject(new CacheTimeoutError(`command timed out after ${timeoutMs} ms`));
       }
       head++;
     }
@@ -411,12 +411,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
   const sweep = () => void setImmediate(expire);
   const timed = <T>(shard: Shard, promise: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      const entry: Deadline<T> = {
-        at: performance.now() + timeoutMs,
-        settled: false,
-        resolve,
-        reject,
-      };
+      const entry: Deadline = { at: performance.now() + timeoutMs, reject };
       deadlines.push(entry);
       if (sweeper === undefined) {
         sweeper = setInterval(sweep, Math.max(5, Math.floor(timeoutMs / 10)));
@@ -425,13 +420,13 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       promise.then(
         (value) => {
           shard.lastReplyAt = performance.now();
-          if (entry.settled) return;
-          entry.settled = true;
+          if (entry.reject === undefined) return;
+          entry.reject = undefined;
           resolve(value);
         },
         (error: unknown) => {
-          if (entry.settled) return;
-          entry.settled = true;
+          if (entry.reject === undefined) return;
+          entry.reject = undefined;
           reject(toError(error));
         },
       );
