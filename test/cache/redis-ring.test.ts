@@ -19,6 +19,14 @@ describeCache("redisRingCache (3 real shards)", async () => {
   });
 });
 
+async function until(check: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > ms) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("redisRingCache", () => {
   let servers: RedisProcess[];
   const raw: Redis[] = [];
@@ -195,7 +203,13 @@ describe("redisRingCache", () => {
       const moved = keys.find((k) => ring.ring.shardFor(k) === `redis://127.0.0.1:${extra.port}`)!;
       await ring.set(moved, Buffer.from("fresh"));
       assert.equal(await rawFor(extra).get(`grow:v1:${moved}`), "fresh");
+      const connectionsTo = async (server: RedisProcess) =>
+        ((await rawFor(server).client("LIST")) as string)
+          .split("\n")
+          .filter((l) => l.includes("name=mmk-ring")).length;
+      const before = await connectionsTo(servers[0]!);
       await ring.setShards([extra.url]);
+      await until(async () => (await connectionsTo(servers[0]!)) === before - 1);
       assert.deepEqual(
         ring.status().map((s) => s.name),
         [`redis://127.0.0.1:${extra.port}`],

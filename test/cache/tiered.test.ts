@@ -231,6 +231,24 @@ describe("tieredCache", () => {
     );
   });
 
+  it("redisInvalidation accepts an injected ioredis client (and leaves it open)", async () => {
+    const { Redis } = await import("ioredis");
+    const client = new Redis(servers[1]!.port, "127.0.0.1");
+    client.on("error", () => undefined);
+    const a = redisInvalidation({ redis: client, channel: "injected" });
+    const b = redisInvalidation({ url: servers[1]!.url, channel: "injected" });
+    const heard: unknown[] = [];
+    b.subscribe((event) => heard.push(event));
+    await Promise.all([a.connect!(), b.connect!()]);
+    await a.publish({ type: "delete", keys: ["x", "y"] });
+    await until("the message", () => heard.length > 0);
+    assert.deepEqual(heard, [{ type: "delete", keys: ["x", "y"] }]);
+    await a.close();
+    await b.close();
+    assert.equal(await client.ping(), "PONG", "the injected client is still usable");
+    client.disconnect();
+  });
+
   it("validates its tiers", () => {
     assert.throws(() => tieredCache([]), /at least one tier/);
     assert.throws(() => tieredCache([{} as MediaCache]), /tiers\[0\] is not a MediaCache/);
