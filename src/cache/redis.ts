@@ -481,9 +481,10 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       return "namespace";
     }
     if (shard.pending.size === 0) return "none";
-    const keys = [...shard.pending];
-    for (let i = 0; i < keys.length; i += 500) {
-      const batch = keys.slice(i, i + 500);
+    // Deletes keep arriving while this runs (the shard is still down for them): loop until
+    // none is left.
+    while (shard.pending.size > 0) {
+      const batch = [...shard.pending].slice(0, 500);
       // One UNLINK per key (a Cluster refuses multi-key commands across slots).
       await command(client, (c) => Promise.all(batch.map((k) => c.unlink(prefix + k))), "UNLINK");
       for (const key of batch) shard.pending.delete(key);
@@ -529,7 +530,12 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       ];
       const t1 = now();
       shard.offsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (t0 + t1) / 2;
-      const purged = await hygiene(shard, c);
+      let purged: "none" | "keys" | "namespace" = "none";
+      // Re-checked after every await: the shard is marked up in the same turn as the last check.
+      while (shard.purge || shard.pending.size > 0) {
+        const done = await hygiene(shard, c);
+        if (purged !== "namespace") purged = done;
+      }
       if (closed || shard.state === "closed") {
         if (shard.owned) dispose(c as Redis);
         return false;
