@@ -731,6 +731,9 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     const client = await clientFor(shard);
     if (client === undefined) {
       remember(shard, key);
+      // The shard may have come up meanwhile (a slow first connect): do not wait for a
+      // next outage to apply it.
+      if (shard.state === "up") scheduleDrain(shard);
       return;
     }
     try {
