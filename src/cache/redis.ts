@@ -147,6 +147,11 @@ const isCluster = (client: Client): boolean =>
 
 interface Deadline {
   readonly at: number;
+  readonly shard: Shard;
+  /** The shard's connection incarnation when the command was sent. */
+  readonly incarnation: number;
+  /** Timed out and its reply not arrived yet: counted in `shard.lagging`. */
+  late: boolean;
   /** Cleared once settled: a resolved promise keeps its value, so the entry must not keep it. */
   reject: ((error: Error) => void) | undefined;
 }
@@ -172,6 +177,14 @@ interface Shard {
   lastReplyAt: number;
   /** True while the shard's socket is corked until the next tick. */
   corked: boolean;
+  /**
+   * Commands that timed out and whose reply has not arrived yet. Non-zero means the shard
+   * answers later than the deadline: new reads and writes are shed (a miss, a dropped write)
+   * instead of deepening a backlog whose replies would all come too late.
+   */
+  lagging: number;
+  /** Bumped for every new connection, so late replies of an old one are not counted. */
+  incarnation: number;
 }
 
 /**
@@ -307,6 +320,8 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
         offsetMs: 0,
         lastReplyAt: 0,
         corked: false,
+        lagging: 0,
+        incarnation: 0,
       };
     });
   };
@@ -394,6 +409,10 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       if (reject !== undefined) {
         if (entry.at > t) break;
         entry.reject = undefined;
+        if (entry.incarnation === entry.shard.incarnation) {
+          entry.late = true;
+          entry.shard.lagging++;
+        }
         reject(new CacheTimeoutError(`command timed out after ${timeoutMs} ms`));
       }
       head++;
@@ -411,7 +430,17 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
   const sweep = () => void setImmediate(expire);
   const timed = <T>(shard: Shard, promise: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      const entry: Deadline = { at: performance.now() + timeoutMs, reject };
+      const entry: Deadline = {
+        at: performance.now() + timeoutMs,
+        shard,
+        incarnation: shard.incarnation,
+        late: false,
+        reject,
+      };
+      const arrived = () => {
+        if (entry.late && entry.incarnation === shard.incarnation) shard.lagging--;
+        entry.late = false;
+      };
       deadlines.push(entry);
       if (sweeper === undefined) {
         sweeper = setInterval(sweep, Math.max(5, Math.floor(timeoutMs / 10)));
@@ -420,11 +449,13 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       promise.then(
         (value) => {
           shard.lastReplyAt = performance.now();
+          arrived();
           if (entry.reject === undefined) return;
           entry.reject = undefined;
           resolve(value);
         },
         (error: unknown) => {
+          arrived();
           if (entry.reject === undefined) return;
           entry.reject = undefined;
           reject(toError(error));
@@ -542,6 +573,8 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
       }
       shard.client = c;
       shard.failures = 0;
+      shard.incarnation++;
+      shard.lagging = 0;
       shard.lastReplyAt = performance.now();
       shard.state = "up";
       if (shard.probeTimer !== undefined) {
@@ -591,12 +624,24 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     return undefined;
   };
 
+  // True when the shard is behind its deadline (see `lagging`): the command is not sent. A
+  // shard with a late command and no reply at all for a whole timeout is not slow but
+  // stuck (frozen, partitioned): its breaker opens.
+  const shed = (shard: Shard): boolean => {
+    if (shard.lagging === 0) return false;
+    if (performance.now() - shard.lastReplyAt >= timeoutMs && shard.state === "up") {
+      markDown(shard, `no reply for ${timeoutMs} ms`);
+    }
+    return true;
+  };
+
   const get = async (key: string): Promise<Buffer | undefined> => {
     checkKey(key);
     const shard = byIndex[ring.indexFor(key)];
     if (shard === undefined) return undefined;
-    const client = shard.state === "up" ? shard.client : await clientFor(shard);
+    let client = shard.state === "up" ? shard.client : await clientFor(shard);
     let value: Buffer | null | undefined;
+    if (client !== undefined && shed(shard)) client = undefined;
     if (client !== undefined) {
       try {
         batch(shard, client);
@@ -687,7 +732,7 @@ export function redisRingCache(options: RedisRingCacheOptions): RedisRingCache {
     const ttl = setOptions?.ttlMs ?? defaultTtlMs;
     const write = schedule(async () => {
       const client = await clientFor(shard);
-      if (client === undefined) return;
+      if (client === undefined || shed(shard)) return;
       try {
         await runSet(shard, client, key, value, ttl);
         shard.failures = 0;

@@ -245,6 +245,39 @@ describe("redisRingCache under shard failure", () => {
     );
   });
 
+  it("sheds commands to a shard that is behind its deadline, and opens the breaker when it is stuck", async () => {
+    const victim = servers[1]!;
+    const lone = redisRingCache({
+      shards: [victim.url],
+      commandTimeoutMs: TIMEOUT,
+      failureThreshold: 1_000, // counting alone would never open the breaker here
+      probeIntervalMs: 60_000,
+    });
+    try {
+      await lone.connect();
+      await lone.set("k", Buffer.from("v"));
+      victim.stop();
+      const t0 = performance.now();
+      assert.equal(await lone.get("k"), undefined);
+      const first = performance.now() - t0;
+      assert.ok(
+        first >= TIMEOUT - 5 && first <= TIMEOUT + SLACK,
+        `first get took ${first.toFixed(1)} ms`,
+      );
+      const t1 = performance.now();
+      assert.equal(await lone.get("k"), undefined);
+      const second = performance.now() - t1;
+      assert.ok(
+        second < 50,
+        `a get behind a late command is shed at once (${second.toFixed(1)} ms)`,
+      );
+      assert.equal(lone.status()[0]!.state, "down", "no reply for a whole timeout: breaker open");
+    } finally {
+      victim.cont();
+      await lone.close();
+    }
+  });
+
   it("bounded writes: a busy queue drops writes instead of holding callers", async () => {
     const victim = servers[0]!;
     const skipped: CacheEvent[] = [];
