@@ -54,5 +54,6 @@ describe("matrix-media-kit/cache (built package)", () => {
     assert.equal(out.after, true, "the ring loads ioredis when it connects");
     assert.equal(out.hit, "v");
     assert.equal(out.miss, null, "an unreachable shard is a miss");
+    assert.equal(out.describeCache, "function", "matrix-media-kit/testing exports describeCache");
   });
 });
