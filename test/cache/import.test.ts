@@ -1,10 +1,9 @@
 // The built package, imported the way a user does (through the `exports` map), in a fresh
 // process: the public names are there and ioredis is not loaded until a ring connects.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { runBuiltScript } from "../harness/built.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -29,16 +28,7 @@ console.log(JSON.stringify({ names: Object.keys(cache).sort(), before, middle, a
 
 describe("matrix-media-kit/cache (built package)", () => {
   it("exports the public API and loads ioredis only when a ring connects", () => {
-    assert.ok(
-      existsSync(path.join(root, "dist/cache/index.js")),
-      "dist/cache is missing: run `npm run build` first",
-    );
-    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    assert.equal(result.status, 0, result.stderr);
-    const out = JSON.parse(result.stdout.trim().split("\n").pop()!);
+    const out = runBuiltScript(script, ["dist/cache/index.js"]);
     for (const name of [
       "memoryCache",
       "redisRingCache",

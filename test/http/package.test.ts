@@ -2,10 +2,9 @@
 // handler and both adapters are there, and none of them loads express, koa, sharp, the AWS
 // SDK, ioredis or pg (the adapters use only the frameworks' types).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { runBuiltScript } from "../harness/built.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -26,18 +25,11 @@ console.log(JSON.stringify({
 
 describe("matrix-media-kit/http, /express, /koa (built package)", () => {
   it("export the handler and adapters without loading heavy dependencies", () => {
-    for (const file of ["dist/http/index.js", "dist/adapters/express.js", "dist/adapters/koa.js"]) {
-      assert.ok(
-        existsSync(path.join(root, file)),
-        `${file} is missing: run \`npm run build\` first`,
-      );
-    }
-    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    assert.equal(result.status, 0, result.stderr);
-    const out = JSON.parse(result.stdout.trim().split("\n").pop()!);
+    const out = runBuiltScript(script, [
+      "dist/http/index.js",
+      "dist/adapters/express.js",
+      "dist/adapters/koa.js",
+    ]);
     for (const name of [
       "createMediaHandler",
       "contentDisposition",

@@ -2,10 +2,9 @@
 // process: the public names are there, a preview works end to end, and neither sharp,
 // ioredis, pg nor the AWS SDK is loaded.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { runBuiltScript } from "../harness/built.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -34,21 +33,12 @@ console.log(JSON.stringify({ names: Object.keys(preview).sort(), title: result.o
 
 describe("matrix-media-kit/preview (built package)", () => {
   it("exports the public API, previews through the guard, loads no heavy dependency", () => {
-    assert.ok(
-      existsSync(path.join(root, "dist/preview/index.js")),
-      "dist/preview is missing: run `npm run build` first",
-    );
-    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    assert.equal(result.status, 0, result.stderr);
-    const out = JSON.parse(result.stdout.trim().split("\n").pop()!) as {
+    const out = runBuiltScript<{
       names: string[];
       title: string;
       refused: { reason: string; errcode: string; status: number } | null;
       heavy: string[];
-    };
+    }>(script, ["dist/preview/index.js"]);
     for (const name of [
       "createSafeFetch",
       "createPreviewFetcher",

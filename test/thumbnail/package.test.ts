@@ -1,12 +1,8 @@
 // The built package, imported the way a user does (through the `exports` map), in a fresh
 // process: the public names are there and a thumbnail is made end to end.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
 import { describe, it } from "node:test";
-
-const root = path.resolve(import.meta.dirname, "../..");
+import { runBuiltScript } from "../harness/built.js";
 
 const script = `
 import sharp from "sharp";
@@ -30,16 +26,7 @@ console.log(JSON.stringify({
 
 describe("matrix-media-kit/thumbnail (built package)", () => {
   it("exports the public API and thumbnails end to end", () => {
-    assert.ok(
-      existsSync(path.join(root, "dist/thumbnail/index.js")),
-      "dist/thumbnail is missing: run `npm run build` first",
-    );
-    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    assert.equal(result.status, 0, result.stderr);
-    const out = JSON.parse(result.stdout.trim().split("\n").pop()!);
+    const out = runBuiltScript(script, ["dist/thumbnail/index.js"]);
     for (const name of [
       "createThumbnailer",
       "DEFAULT_THUMBNAIL_SIZES",
