@@ -44,6 +44,7 @@ export const DEFAULT_REPOSITORY_LIMITS: Readonly<RepositoryLimits> = Object.free
   maxThumbnailSourceBytes: 50 * 1024 * 1024,
   touchIntervalMs: 30_000,
   previewTtlMs: 60 * 60 * 1000,
+  sweepIntervalMs: 10 * 60 * 1000,
 });
 
 /**
@@ -265,6 +266,30 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
       ? setInterval(() => track(flushTouches()), limits.touchIntervalMs)
       : undefined;
   touchTimer?.unref();
+
+  // Expired pending uploads and preview cache rows would otherwise accumulate forever.
+  const sweepExpired = async (): Promise<{ pending: number; previews: number }> => {
+    const at = now();
+    const [pending, previews] = await Promise.all([
+      metadata.deleteExpiredPending(at),
+      metadata.deleteExpiredPreviews(at),
+    ]);
+    return { pending, previews };
+  };
+  const sweepTimer =
+    limits.sweepIntervalMs > 0
+      ? setInterval(
+          () =>
+            track(
+              sweepExpired().then(
+                () => undefined,
+                (error: unknown) => logger?.warn("could not sweep expired metadata", { error }),
+              ),
+            ),
+          limits.sweepIntervalMs,
+        )
+      : undefined;
+  sweepTimer?.unref();
   const touch = (record: MediaRecord): void => {
     touches.set(`${record.origin}/${record.mediaId}`, {
       origin: record.origin,
@@ -867,8 +892,11 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
       while (background.size > 0) await Promise.all([...background]);
     },
 
+    sweepExpired,
+
     async close() {
       if (touchTimer) clearInterval(touchTimer);
+      if (sweepTimer) clearInterval(sweepTimer);
       await repo.whenIdle();
       await flushTouches();
     },

@@ -129,6 +129,12 @@ export interface RepositoryLimits {
    * @defaultValue 3_600_000 (1 h)
    */
   previewTtlMs: number;
+  /**
+   * How often expired pending uploads and expired URL-preview cache entries are deleted
+   * from the metadata store (`0` disables the timer; call `sweepExpired()` yourself).
+   * @defaultValue 600_000 (10 min)
+   */
+  sweepIntervalMs: number;
 }
 
 /** Options of {@link createMediaRepository}. */
@@ -281,6 +287,8 @@ export interface MediaRepository {
   delete(origin: string, mediaId: string): Promise<boolean>;
   /** Deletes remote media not accessed since `before` (ms since the epoch). */
   purgeRemote(before: number): Promise<{ deleted: number }>;
+  /** Deletes expired pending uploads and expired URL-preview cache entries now. */
+  sweepExpired(): Promise<{ pending: number; previews: number }>;
   /** Resolves once background work (thumbnail pre-generation) started so far is done. */
   whenIdle(): Promise<void>;
   /** Flushes last-access times, waits for background work; does not close injected stores. */

@@ -259,6 +259,36 @@ describe("createMediaRepository", () => {
     });
   });
 
+  it("sweeps expired pending uploads and preview cache entries", async () => {
+    let clock = 5_000_000;
+    const { repo, metadata } = await setup({ now: () => clock, limits: { sweepIntervalMs: 0 } });
+    const first = await repo.createPending(ALICE);
+    const second = await repo.createPending(BOB);
+    await metadata.putPreview({
+      url: "https://a.example/",
+      bucket: 0,
+      language: "",
+      json: "{}",
+      expiresAt: clock + 1000,
+    });
+    await metadata.putPreview({
+      url: "https://b.example/",
+      bucket: 0,
+      language: "",
+      json: "{}",
+      expiresAt: clock + 10 * 3600_000,
+    });
+    assert.deepEqual(await repo.sweepExpired(), { pending: 0, previews: 0 });
+    clock += 24 * 3600_000 + 1; // both pending uploads and both previews have expired
+    const fresh = await repo.createPending(ALICE);
+    assert.deepEqual(await repo.sweepExpired(), { pending: 2, previews: 2 });
+    const idOf = (mxc: string) => mxc.split("/").pop()!;
+    assert.equal(await metadata.getPending("example.org", idOf(first.mxc)), undefined);
+    assert.equal(await metadata.getPending("example.org", idOf(second.mxc)), undefined);
+    assert.notEqual(await metadata.getPending("example.org", idOf(fresh.mxc)), undefined);
+    assert.equal(await metadata.getPreview("https://a.example/", 0, ""), undefined);
+  });
+
   it("records last-access times in batches, not one write per download", async () => {
     const metadata = memoryMetadataStore();
     let touchCalls = 0;
