@@ -1,6 +1,8 @@
 // The standalone server (examples/standalone) end to end over HTTP: embedded defaults,
 // then PostgreSQL + a Redis ring with a leased MACHINE_ID; previews through the SSRF guard.
 import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -13,6 +15,7 @@ import {
 } from "../../examples/standalone/server.js";
 import { createTestDatabase, type TestDatabase } from "../harness/postgres.js";
 import { startRedis, type RedisProcess } from "../harness/redis.js";
+import { startS3 } from "../harness/s3.js";
 import { tempDir } from "../harness/tmp.js";
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -333,6 +336,76 @@ describe("standalone server on PostgreSQL and a Redis ring", () => {
       startStandaloneServer(resolveConfig(raw, { MACHINE_ID: "77" }, dir.path), quiet),
       /MACHINE_ID 77 is already leased/,
     );
+  });
+});
+
+describe("standalone server on an S3 datastore", () => {
+  it("stores uploads in the bucket and serves them, with thumbnails on local disk", async () => {
+    const dir = await tempDir();
+    const s3 = await startS3({ bucket: "media" });
+    const server = await startStandaloneServer(
+      resolveConfig(
+        {
+          serverName: "media.test",
+          listen: { port: 0 },
+          datastores: [
+            {
+              id: "s3",
+              type: "s3",
+              kinds: ["local", "remote"],
+              bucket: s3.bucket,
+              endpoint: s3.endpoint,
+              region: s3.region,
+              forcePathStyle: true,
+              credentials: s3.credentials,
+            },
+            { id: "disk", type: "fs", kinds: ["thumbnail", "preview"], root: "thumbs" },
+          ],
+          auth: { tokens: { [ALICE]: "@alice:media.test" } },
+        },
+        {},
+        dir.path,
+      ),
+      quiet,
+    );
+    try {
+      const png = await sharp({
+        create: { width: 400, height: 300, channels: 3, background: "#10a060" },
+      })
+        .png()
+        .toBuffer();
+      const up = await req(server.url, "/_matrix/media/v3/upload", {
+        method: "POST",
+        token: ALICE,
+        body: png,
+        headers: { "content-type": "image/png" },
+      });
+      assert.equal(up.status, 200, up.body.toString());
+      const path = (up.json().content_uri as string).slice(6);
+      const down = await req(server.url, `/_matrix/client/v1/media/download/${path}`, {
+        token: ALICE,
+      });
+      assert.equal(down.status, 200);
+      assert.deepEqual(down.body, png);
+      const record = await server.repository.lookup("media.test", path.split("/")[1]!);
+      assert.equal(record.datastoreId, "s3", "the original lives in the bucket");
+      const thumb = await req(
+        server.url,
+        `/_matrix/client/v1/media/thumbnail/${path}?width=32&height=32&method=crop`,
+        {
+          token: ALICE,
+        },
+      );
+      assert.equal(thumb.status, 200);
+      assert.equal((await sharp(thumb.body).metadata()).width, 32);
+      await server.repository.whenIdle();
+      const thumbFiles = await readdir(join(dir.path, "thumbs"), { recursive: true });
+      assert.ok(thumbFiles.length > 0, "thumbnails are written to the local fs datastore");
+    } finally {
+      await server.close();
+      await s3.close();
+      await dir.cleanup();
+    }
   });
 });
 
