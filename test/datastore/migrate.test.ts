@@ -3,7 +3,8 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
+import { s3AndTempDirs } from "./fixture.js";
 import {
   fsDatastore,
   migrateDatastore,
@@ -13,8 +14,6 @@ import {
 } from "../../src/datastore/index.js";
 import { main } from "../../src/cli/index.js";
 import { formatProgress } from "../../src/cli/migrate.js";
-import { startS3, type S3Server } from "../harness/s3.js";
-import { tempDir } from "../harness/tmp.js";
 
 const cli = path.join(import.meta.dirname, "..", "..", "src", "cli", "index.ts");
 
@@ -61,28 +60,12 @@ function captureIo(env: Record<string, string | undefined> = {}, tty = false) {
 }
 
 describe("migrateDatastore and the migrate CLI", () => {
-  let s3!: S3Server;
-  const dirs: Array<{ path: string; cleanup(): Promise<void> }> = [];
-  before(async () => {
-    s3 = await startS3();
-  });
-  after(async () => {
-    await s3.close();
-    for (const d of dirs) await d.cleanup();
-  });
-  const newDir = async (): Promise<string> => {
-    const d = await tempDir("mmk-mig-");
-    dirs.push(d);
-    return d.path;
-  };
+  const fixture = s3AndTempDirs("mmk-mig-");
+  const newDir = fixture.newDir;
   const s3Store = (prefix: string): Datastore =>
     s3Datastore({
-      bucket: s3.bucket,
+      ...fixture.s3.connection,
       prefix,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      region: s3.region,
-      credentials: s3.credentials,
     });
 
   it("fs → s3 of 1,000 blobs killed half way with kill -9, then resumed: none lost, all verified", async () => {
@@ -95,11 +78,11 @@ describe("migrateDatastore and the migrate CLI", () => {
     }
     assert.equal(expected.size, 1000);
 
-    const spec = `s3://${s3.bucket}/migrated/?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true&region=${s3.region}`;
+    const spec = `s3://${fixture.s3.bucket}/migrated/?endpoint=${encodeURIComponent(fixture.s3.endpoint)}&forcePathStyle=true&region=${fixture.s3.region}`;
     const env = {
       ...process.env,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      AWS_ACCESS_KEY_ID: fixture.s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fixture.s3.credentials.secretAccessKey,
     };
     const child = spawn(
       process.execPath,
@@ -158,8 +141,8 @@ describe("migrateDatastore and the migrate CLI", () => {
 
     // Resume (in process, through the same CLI entry point).
     const cap = captureIo({
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      AWS_ACCESS_KEY_ID: fixture.s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: fixture.s3.credentials.secretAccessKey,
     });
     const code = await main(
       ["migrate", "--from", `fs:${root}`, "--to", spec, "--delete", "--no-progress"],

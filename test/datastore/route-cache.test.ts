@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
+import { s3AndTempDirs } from "./fixture.js";
 import {
   cachedDatastore,
   fsDatastore,
@@ -8,8 +9,6 @@ import {
   type Datastore,
 } from "../../src/datastore/index.js";
 import { MediaError } from "../../src/errors.js";
-import { startS3, type S3Server } from "../harness/s3.js";
-import { tempDir } from "../harness/tmp.js";
 
 async function text(
   store: Datastore,
@@ -25,29 +24,13 @@ async function text(
 const isCode = (errcode: string) => (err: unknown) => MediaError.is(err) && err.errcode === errcode;
 
 describe("routeByKind and cachedDatastore", () => {
-  let s3!: S3Server;
-  const dirs: Array<{ path: string; cleanup(): Promise<void> }> = [];
-  before(async () => {
-    s3 = await startS3();
-  });
-  after(async () => {
-    await s3.close();
-    for (const d of dirs) await d.cleanup();
-  });
-  const newDir = async (): Promise<string> => {
-    const d = await tempDir("mmk-rc-");
-    dirs.push(d);
-    return d.path;
-  };
+  const fixture = s3AndTempDirs("mmk-rc-");
+  const newDir = fixture.newDir;
   const s3Store = (prefix: string, id = "s3"): Datastore =>
     s3Datastore({
+      ...fixture.s3.connection,
       id,
-      bucket: s3.bucket,
       prefix,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      region: s3.region,
-      credentials: s3.credentials,
     });
 
   it("routes each kind to its datastore and reads blobs back by datastore id", async () => {

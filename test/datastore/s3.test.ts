@@ -14,11 +14,7 @@ const MiB = 1024 * 1024;
 
 function options(s3: S3Server, extra: Partial<S3DatastoreOptions> = {}): S3DatastoreOptions {
   return {
-    bucket: s3.bucket,
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    region: s3.region,
-    credentials: s3.credentials,
+    ...s3.connection,
     ...extra,
   };
 }

@@ -27,6 +27,14 @@ export interface S3Server {
   readonly bucket: string;
   readonly region: string;
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  /** `bucket`, `endpoint`, `region`, `credentials` and `forcePathStyle`, as `s3Datastore` takes them. */
+  readonly connection: {
+    bucket: string;
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    forcePathStyle: true;
+  };
   /** Where s3rver keeps the objects on disk. */
   readonly directory: string;
   /** Multipart uploads started and neither completed nor aborted, read from the server's disk. */
@@ -250,12 +258,16 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
   }
 
   await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const region = "us-east-1";
+  const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     port,
     bucket,
-    region: "us-east-1",
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    region,
+    credentials,
+    connection: { bucket, endpoint, region, credentials, forcePathStyle: true },
     directory,
     openMultipartUploads: async () =>
       (await listOpen(bucket)).map(({ uploadId, key }) => ({ uploadId, key })),

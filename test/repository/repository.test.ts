@@ -469,11 +469,7 @@ describe("createMediaRepository with S3 (redirects)", () => {
   it("returns the datastore URL when allowRedirect is set and the datastore has url()", async () => {
     const store = s3Datastore({
       id: "s3",
-      bucket: s3.bucket,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      credentials: s3.credentials,
-      forcePathStyle: true,
+      ...s3.connection,
       presign: true,
     });
     const dir = await tempDir();
