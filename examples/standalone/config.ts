@@ -210,12 +210,11 @@ export function resolveConfig(
     };
   });
   const writable = datastores.filter((d) => !d.readOnly);
-  for (const kind of ["local", "remote", "thumbnail", "preview"] as const) {
-    if (!writable.some((d) => d.kinds.includes(kind)) && kind === "local") {
-      throw new ConfigError(
-        `No writable datastore has kind "local": add it to one datastore's kinds`,
-      );
-    }
+  // Other kinds fall back to the "local" datastore (routeByKind), so only "local" is required.
+  if (!writable.some((d) => d.kinds.includes("local"))) {
+    throw new ConfigError(
+      `No writable datastore has kind "local": add it to one datastore's kinds`,
+    );
   }
 
   const cache = obj(c.cache, "cache");

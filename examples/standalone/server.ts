@@ -26,7 +26,7 @@ import { postgresMetadataStore, type MetadataStore } from "matrix-media-kit/meta
 import { sqliteMetadataStore } from "matrix-media-kit/metadata/sqlite";
 import { createPreviewFetcher, createSafeFetch } from "matrix-media-kit/preview";
 import { createThumbnailer } from "matrix-media-kit/thumbnail";
-import type { DatastoreConfig, StandaloneConfig } from "./config.js";
+import type { DatastoreConfig, Kind, StandaloneConfig } from "./config.js";
 
 export interface Logger {
   info(message: string, details?: Record<string, unknown>): void;
@@ -170,16 +170,16 @@ export async function startStandaloneServer(
     // Datastores, routed by kind.
     const stores = new Map(config.datastores.map((d) => [d.id, buildDatastore(d)]));
     for (const s of stores.values()) closers.push(() => s.dispose?.() ?? Promise.resolve());
-    const forKind = (kind: string) => {
-      const d = config.datastores.find((x) => !x.readOnly && x.kinds.includes(kind as never));
-      return d ? stores.get(d.id) : undefined;
-    };
+    // Each kind goes to the first writable datastore listing it; kinds nobody lists fall back
+    // to "local" inside routeByKind. Every datastore, read-only ones included, stays readable.
+    const routes: Partial<Record<Kind, Datastore>> = {};
+    for (const kind of ["local", "remote", "thumbnail", "preview", "archive"] as const) {
+      const d = config.datastores.find((x) => !x.readOnly && x.kinds.includes(kind));
+      if (d) routes[kind] = stores.get(d.id);
+    }
     const datastore = routeByKind({
-      local: forKind("local")!,
-      ...(forKind("remote") && { remote: forKind("remote")! }),
-      ...(forKind("thumbnail") && { thumbnail: forKind("thumbnail")! }),
-      ...(forKind("preview") && { preview: forKind("preview")! }),
-      ...(forKind("archive") && { archive: forKind("archive")! }),
+      ...routes,
+      local: routes.local!, // resolveConfig guarantees a writable "local" datastore
       readable: [...stores.values()],
     });
 
