@@ -96,3 +96,34 @@ export class MediaError extends Error {
     );
   }
 }
+
+/**
+ * A factory or configuration option that the kit refuses: thrown at construction, never at
+ * request time. Every factory (`redisRingCache`, `s3Datastore`, `createThumbnailer`, …) and the
+ * standalone's config loader throw this one class, so a server can print one line and exit.
+ * It extends `RangeError` so code that caught the earlier `RangeError`s keeps working.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   new Snowflake({ machineId: 4200 });
+ * } catch (err) {
+ *   if (err instanceof ConfigError) console.error(`invalid configuration: ${err.message}`);
+ * }
+ * ```
+ */
+export class ConfigError extends RangeError {
+  /** The option at fault, as a dotted path when known (e.g. `cache.redis.shards[1].port`). */
+  readonly option: string | undefined;
+
+  constructor(message: string, options: { option?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ConfigError";
+    this.option = options.option;
+  }
+
+  /** True when `value` is a {@link ConfigError}, also across duplicated copies of the package. */
+  static is(value: unknown): value is ConfigError {
+    return value instanceof ConfigError || (value instanceof Error && value.name === "ConfigError");
+  }
+}

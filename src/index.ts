@@ -5,7 +5,7 @@
  *
  * @module
  */
-export { MediaError } from "./errors.js";
+export { ConfigError, MediaError } from "./errors.js";
 export type { MatrixErrcode, MediaErrorOptions } from "./errors.js";
 export { parseMxc, formatMxc, MEDIA_KINDS } from "./mxc.js";
 export type { MxcUri, MediaKind } from "./mxc.js";

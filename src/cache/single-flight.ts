@@ -1,4 +1,5 @@
 // getOrLoad for every cache here: N concurrent misses of a key share one loader call.
+import { createSingleFlight } from "../internal/single-flight.js";
 import type { CacheSetOptions } from "./types.js";
 
 /** @internal */
@@ -24,11 +25,9 @@ export function singleFlight(
   loader: () => Promise<Buffer | undefined>,
   options?: CacheSetOptions,
 ) => Promise<Buffer | undefined> {
-  const inFlight = new Map<string, Promise<Buffer | undefined>>();
-  return (key, loader, options) => {
-    const pending = inFlight.get(key);
-    if (pending !== undefined) return pending;
-    const run = (async () => {
+  const flights = createSingleFlight<Buffer | undefined>();
+  return (key, loader, options) =>
+    flights.run(key, async () => {
       const cached = await get(key);
       if (cached !== undefined) return cached;
       const stillValid = guard?.(key);
@@ -38,12 +37,5 @@ export function singleFlight(
         fill(key, loaded, options).catch(() => undefined);
       }
       return loaded;
-    })();
-    inFlight.set(key, run);
-    const clear = () => {
-      if (inFlight.get(key) === run) inFlight.delete(key);
-    };
-    run.then(clear, clear);
-    return run;
-  };
+    });
 }

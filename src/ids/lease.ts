@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import type { Cluster, Redis } from "ioredis";
-import { MediaError } from "../errors.js";
+import { ConfigError, MediaError } from "../errors.js";
 import { MAX_MACHINE_ID, parseMachineId } from "./machine-id.js";
 
 /** Defaults of {@link LeaseOptions}. */
@@ -64,7 +64,7 @@ export async function leaseMachineId(
 ): Promise<MachineIdLease> {
   const ttlMs = options.ttlMs ?? DEFAULT_LEASE_OPTIONS.ttlMs;
   if (!Number.isInteger(ttlMs) || ttlMs < 30) {
-    throw new RangeError(`Expected an integer >= 30 for ttlMs but received ${String(ttlMs)}`);
+    throw new ConfigError(`Expected an integer >= 30 for ttlMs but received ${String(ttlMs)}`);
   }
   const namespace = options.namespace ?? DEFAULT_LEASE_OPTIONS.namespace;
   const token = `${os.hostname()} ${process.pid} ${randomBytes(12).toString("hex")}`;

@@ -1,4 +1,4 @@
-import { MediaError } from "../errors.js";
+import { ConfigError, MediaError } from "../errors.js";
 import { MAX_MACHINE_ID } from "./machine-id.js";
 
 /**
@@ -61,7 +61,7 @@ function monotonicClock(): () => number {
 function toEpoch(value: number | Date | undefined): number {
   const epoch = value instanceof Date ? value.getTime() : (value ?? SNOWFLAKE_EPOCH);
   if (!Number.isSafeInteger(epoch) || epoch < 0) {
-    throw new RangeError(
+    throw new ConfigError(
       `Expected a non-negative integer of milliseconds for epoch but received ${String(epoch)}`,
     );
   }
@@ -70,7 +70,7 @@ function toEpoch(value: number | Date | undefined): number {
 
 function checkMachineId(machineId: number): void {
   if (!Number.isInteger(machineId) || machineId < 0 || machineId > MAX_MACHINE_ID) {
-    throw new RangeError(
+    throw new ConfigError(
       `Expected an integer 0–${MAX_MACHINE_ID} for machineId but received ${String(machineId)}`,
     );
   }
@@ -115,7 +115,7 @@ export class Snowflake {
     this.epoch = toEpoch(options.epoch);
     const maxWaitMs = options.maxWaitMs ?? DEFAULT_SNOWFLAKE_OPTIONS.maxWaitMs;
     if (!(maxWaitMs >= 0) || !Number.isFinite(maxWaitMs)) {
-      throw new RangeError(
+      throw new ConfigError(
         `Expected a finite number >= 0 for maxWaitMs but received ${String(maxWaitMs)}`,
       );
     }
