@@ -7,9 +7,12 @@
  * upscaled; `generateAll` derives every configured size from one decode.
  *
  * ```
- *  bytes ─► size check ─► file-type sniff ─► header (sharp.metadata) ─► pixel/frame limits
- *        ─► queue slot (bounded) ─► one shrink-on-load decode ─► per-size resize + encode
+ *  queue slot (bounded) ─► bytes ─► size check ─► file-type sniff ─► header (sharp.metadata)
+ *        ─► pixel/frame limits ─► one shrink-on-load decode ─► per-size resize + encode
  * ```
+ *
+ * A blurhash placeholder is computed only when asked for (`placeholder: "blurhash"`,
+ * `generateAll(…, { blurhash: true })` or `placeholder()`).
  *
  * This subpath loads sharp, file-type and blurhash only (no Redis, PostgreSQL or AWS SDK).
  *
@@ -22,15 +25,16 @@
  *
  * @module
  */
+export { createThumbnailer } from "./thumbnailer.js";
 export {
-  createThumbnailer,
   DEFAULT_THUMBNAILER_OPTIONS,
-  THUMBNAIL_CHANNEL,
   type DynamicThumbnailBounds,
   type ThumbnailerOptions,
-} from "./thumbnailer.js";
-export { DEFAULT_THUMBNAIL_SIZES, outputDimensions, type Dimensions } from "./sizes.js";
+} from "./options.js";
+export { THUMBNAIL_CHANNEL } from "./diagnostics.js";
+export { DEFAULT_THUMBNAIL_SIZES, outputDimensions } from "./sizes.js";
 export type {
+  Dimensions,
   GenerateAllOptions,
   ThumbnailContentType,
   ThumbnailMethod,

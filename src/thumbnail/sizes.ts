@@ -1,4 +1,4 @@
-import type { ThumbnailMethod, ThumbnailRequest, ThumbnailSize } from "./types.js";
+import type { Dimensions, ThumbnailMethod, ThumbnailSize } from "./types.js";
 
 /**
  * The sizes generated at upload time and used to serve thumbnail requests.
@@ -22,21 +22,6 @@ export const DEFAULT_THUMBNAIL_SIZES: readonly ThumbnailSize[] = Object.freeze([
 ] as const satisfies readonly ThumbnailSize[]);
 
 /**
- * Width and height in pixels.
- *
- * @example
- * ```ts
- * const source: Dimensions = { width: 4000, height: 3000 };
- * ```
- */
-export interface Dimensions {
-  /** Width in pixels. */
-  width: number;
-  /** Height in pixels. */
-  height: number;
-}
-
-/**
  * The dimensions a thumbnail of `request` has for a source of `source` (display orientation),
  * following the Matrix spec and never upscaling:
  *
@@ -53,7 +38,7 @@ export interface Dimensions {
  * // { width: 1, height: 1 }
  * ```
  */
-export function outputDimensions(source: Dimensions, request: ThumbnailRequest): Dimensions {
+export function outputDimensions(source: Dimensions, request: ThumbnailSize): Dimensions {
   const { width: sw, height: sh } = source;
   const { width: rw, height: rh } = request;
   if (request.method === "scale") {
@@ -76,7 +61,7 @@ export function outputDimensions(source: Dimensions, request: ThumbnailRequest):
  * The scale factor (output / source, at most 1) a thumbnail needs so that both of its
  * dimensions are available in a downscaled copy of the source.
  */
-export function scaleFactor(source: Dimensions, request: ThumbnailRequest): number {
+export function scaleFactor(source: Dimensions, request: ThumbnailSize): number {
   const out = outputDimensions(source, request);
   return Math.min(1, Math.max(out.width / source.width, out.height / source.height));
 }
@@ -96,10 +81,10 @@ const covers = (a: Dimensions, b: Dimensions): boolean =>
  */
 export function selectSize(
   sizes: readonly ThumbnailSize[],
-  request: ThumbnailRequest,
+  request: ThumbnailSize,
   source?: Dimensions,
 ): ThumbnailSize {
-  const effective = (s: ThumbnailRequest): Dimensions =>
+  const effective = (s: ThumbnailSize): Dimensions =>
     source === undefined ? { width: s.width, height: s.height } : outputDimensions(source, s);
   const wanted = effective(request);
   const sameMethod = sizes.filter((s) => s.method === request.method);

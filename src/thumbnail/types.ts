@@ -19,7 +19,8 @@ export interface ThumbnailSize {
 }
 
 /**
- * What a client asked for (`GET /thumbnail?width&height&method&animated`).
+ * What a client asked for (`GET /thumbnail?width&height&method&animated`): a size, and
+ * whether an animated thumbnail is wanted.
  *
  * @example
  * ```ts
@@ -27,19 +28,28 @@ export interface ThumbnailSize {
  * const thumbnail = await thumbnailer.generate(bytes, request);
  * ```
  */
-export interface ThumbnailRequest {
-  /** Requested width in pixels. */
-  width: number;
-  /** Requested height in pixels. */
-  height: number;
-  /** Requested method. */
-  method: ThumbnailMethod;
+export interface ThumbnailRequest extends ThumbnailSize {
   /**
    * When true and the source is animated (GIF, WebP), the thumbnail is an animated WebP.
    * Ignored when the thumbnailer was created with `animated: false`.
    * @defaultValue false
    */
-  animated?: boolean;
+  readonly animated?: boolean;
+}
+
+/**
+ * Width and height in pixels.
+ *
+ * @example
+ * ```ts
+ * const source: Dimensions = { width: 4000, height: 3000 };
+ * ```
+ */
+export interface Dimensions {
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
 }
 
 /** The MIME types a thumbnail can have. */
@@ -77,7 +87,8 @@ export interface ThumbnailResult {
   requestedHeight: number;
   /**
    * A blurhash of the whole image (4×3 components, or 3×4 for portrait sources), present on
-   * the smallest result of {@link Thumbnailer.generateAll} only.
+   * the smallest result of {@link Thumbnailer.generateAll} only, and only when asked for
+   * (the thumbnailer's `placeholder: "blurhash"` option, or `blurhash: true` on the call).
    */
   blurhash?: string;
 }
@@ -107,14 +118,13 @@ export interface ThumbnailProbe {
   orientation: number;
 }
 
-/** A placeholder computed by {@link Thumbnailer.placeholder}. */
-export interface ThumbnailPlaceholder {
+/**
+ * A placeholder computed by {@link Thumbnailer.placeholder}; `width` and `height` are the
+ * source's, in display orientation.
+ */
+export interface ThumbnailPlaceholder extends Dimensions {
   /** The blurhash string. */
   blurhash: string;
-  /** Source width in display orientation. */
-  width: number;
-  /** Source height in display orientation. */
-  height: number;
 }
 
 /** Options of {@link Thumbnailer.generateAll}. */
@@ -126,7 +136,7 @@ export interface GenerateAllOptions {
   animated?: boolean;
   /**
    * Compute a blurhash and attach it to the smallest result.
-   * @defaultValue true
+   * @defaultValue true when the thumbnailer was created with `placeholder: "blurhash"`, else false
    */
   blurhash?: boolean;
 }
@@ -169,13 +179,13 @@ export interface Thumbnailer {
    * as large as the request (on the dimensions it really yields for `source`, when given),
    * falling back to the largest.
    */
-  pickSize(
-    request: Pick<ThumbnailRequest, "width" | "height" | "method">,
-    source?: { width: number; height: number },
-  ): ThumbnailSize;
+  pickSize(request: ThumbnailSize, source?: Dimensions): ThumbnailSize;
   /** Sniffs the type and reads the header only. Throws like {@link Thumbnailer.generate}. */
   probe(source: Buffer): Promise<ThumbnailProbe>;
-  /** A blurhash of the whole image (first frame), from a small shrink-on-load decode. */
+  /**
+   * A blurhash of the whole image (first frame), from a small shrink-on-load decode. Runs in
+   * the queue like `generate`, whatever the `placeholder` option says.
+   */
   placeholder(source: Buffer): Promise<ThumbnailPlaceholder>;
   /** Current queue load. */
   stats(): ThumbnailQueueStats;

@@ -15,7 +15,7 @@ describe("animated sources", () => {
   let thumbnailer: Thumbnailer;
   const sources: Record<string, Buffer> = {};
   before(async () => {
-    thumbnailer = createThumbnailer();
+    thumbnailer = createThumbnailer({ placeholder: "blurhash" });
     sources.gif = await animatedGif(400, 200, FRAMES);
     sources.webp = await animatedWebp(400, 200, FRAMES);
   });

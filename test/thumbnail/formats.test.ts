@@ -68,7 +68,7 @@ describe("every allowlisted format × both methods × all default sizes", () => 
     const second = await (await split(W, H, 700, [30, 220, 30], [30, 30, 220])).png().toBuffer();
     const first = await opaque.clone().png().toBuffer();
     sources["image/apng"] = { data: apng(first, second, W, H), alpha: false };
-    thumbnailer = createThumbnailer();
+    thumbnailer = createThumbnailer({ placeholder: "blurhash" });
   });
 
   for (const mime of [
@@ -167,6 +167,16 @@ describe("every allowlisted format × both methods × all default sizes", () => 
     const small = await (await split(200, 80, 100, [255, 0, 0], [0, 0, 255])).jpeg().toBuffer();
     const r = await thumbnailer.generate(small, { width: 320, height: 240, method: "crop" });
     assert.deepEqual([r.width, r.height], [107, 80]);
+  });
+
+  it("generateAll computes a blurhash only when asked", async () => {
+    const data = sources["image/jpeg"]!.data;
+    const plain = createThumbnailer();
+    assert.ok((await plain.generateAll(data)).every((r) => r.blurhash === undefined));
+    const asked = await plain.generateAll(data, { blurhash: true });
+    assert.ok(isBlurhashValid(asked[0]!.blurhash!).result);
+    const declined = await thumbnailer.generateAll(data, { blurhash: false });
+    assert.ok(declined.every((r) => r.blurhash === undefined));
   });
 
   it("placeholder() gives a blurhash of the whole image", async () => {

@@ -8,8 +8,9 @@ const script = `
 import sharp from "sharp";
 const thumbnail = await import("matrix-media-kit/thumbnail");
 const jpeg = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#c33" } }).jpeg().toBuffer();
-const t = thumbnail.createThumbnailer();
+const t = thumbnail.createThumbnailer({ placeholder: "blurhash" });
 const all = await t.generateAll(jpeg);
+const plain = await thumbnail.createThumbnailer().generateAll(jpeg);
 let refused = null;
 try {
   await t.generate(Buffer.from("%PDF-1.7\\n%%EOF\\n"), { width: 32, height: 32, method: "crop" });
@@ -20,6 +21,7 @@ console.log(JSON.stringify({
   names: Object.keys(thumbnail).sort(),
   sizes: all.map((r) => [r.width, r.height, r.contentType]),
   blurhash: typeof all[0].blurhash,
+  plainBlurhash: typeof plain[0].blurhash,
   refused,
 }));
 `;
@@ -44,6 +46,7 @@ describe("matrix-media-kit/thumbnail (built package)", () => {
       [640, 480, "image/jpeg"],
     ]);
     assert.equal(out.blurhash, "string");
+    assert.equal(out.plainBlurhash, "undefined");
     assert.deepEqual(out.refused, { name: "MediaError", errcode: "M_UNSUPPORTED", status: 400 });
   });
 });

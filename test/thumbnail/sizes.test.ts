@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
 import {
   createThumbnailer,
   DEFAULT_THUMBNAIL_SIZES,
@@ -175,5 +175,22 @@ describe("createThumbnailer options", () => {
       () => createThumbnailer({ dynamic: { maxWidth: 0, maxHeight: 10 } }),
       /dynamic\.maxWidth/,
     );
+  });
+  it("refuses invalid options with a ConfigError naming the option and the value", () => {
+    const cases: Array<[Parameters<typeof createThumbnailer>[0], string, RegExp]> = [
+      [{ maxPixels: -1 }, "maxPixels", /options\.maxPixels .*-1/],
+      [{ placeholder: "thumbhash" as never }, "placeholder", /"thumbhash"/],
+      [{ failOn: "none" as never }, "failOn", /"none"/],
+      [{ animated: "yes" as never }, "animated", /"yes"/],
+      [{ sizes: [{ width: 10, height: 1.5, method: "crop" }] }, "sizes[0].height", /1\.5/],
+      [{ now: 5 as never }, "now", /5/],
+    ];
+    for (const [options, option, message] of cases) {
+      assert.throws(
+        () => createThumbnailer(options),
+        (e: unknown) => e instanceof ConfigError && e.option === option && message.test(e.message),
+        option,
+      );
+    }
   });
 });
