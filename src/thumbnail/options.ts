@@ -193,12 +193,12 @@ const refuse = (option: string, expected: string, value: unknown): ConfigError =
   );
 
 function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "object" && value !== null) {
+  if (typeof value === "function") return "a function";
+  if (typeof value === "string" || (typeof value === "object" && value !== null)) {
     try {
       return JSON.stringify(value);
     } catch {
-      return String(value);
+      return "an object that cannot be printed";
     }
   }
   return String(value);

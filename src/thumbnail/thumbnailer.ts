@@ -137,7 +137,11 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
       }
       const { dynamic } = settings;
       if (dynamic && request.width <= dynamic.maxWidth && request.height <= dynamic.maxHeight) {
-        return Object.freeze({ width: request.width, height: request.height, method: request.method });
+        return Object.freeze({
+          width: request.width,
+          height: request.height,
+          method: request.method,
+        });
       }
       return selectSize(settings.sizes, request, source);
     },
