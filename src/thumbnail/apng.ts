@@ -122,6 +122,83 @@ export function apngInfo(png: Buffer): ApngInfo | undefined {
   }
 }
 
+/** Rewraps one frame as a standalone PNG and decodes it with the allowlisted PNG loader. */
+async function decodeFrame(
+  ihdr: Buffer,
+  shared: Buffer[],
+  f: FrameControl,
+  i: number,
+  loaderOptions: SharpOptions,
+): Promise<Buffer> {
+  const header = Buffer.from(ihdr);
+  header.writeUInt32BE(f.width, 0);
+  header.writeUInt32BE(f.height, 4);
+  const framePng = Buffer.concat([
+    SIGNATURE,
+    chunk("IHDR", header),
+    ...shared,
+    ...f.data.map((d) => chunk("IDAT", d)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+  const pixels = await sharp(framePng, { ...loaderOptions, autoOrient: false })
+    .toColourspace("srgb")
+    .ensureAlpha()
+    .raw({ depth: "uchar" })
+    .toBuffer();
+  if (pixels.length !== f.width * f.height * 4) throw corrupt(`frame ${i} has the wrong size`);
+  return pixels;
+}
+
+/** Draws a frame's pixels on the canvas: replaced (blend 0) or alpha-composited "over". */
+function blendOnto(canvas: Buffer, W: number, pixels: Buffer, f: FrameControl): void {
+  for (let y = 0; y < f.height; y++) {
+    const src = y * f.width * 4;
+    const dst = ((f.y + y) * W + f.x) * 4;
+    if (f.blend === 0) {
+      pixels.copy(canvas, dst, src, src + f.width * 4);
+      continue;
+    }
+    for (let x = 0; x < f.width * 4; x += 4) {
+      const sa = pixels[src + x + 3]!;
+      if (sa === 255) {
+        canvas[dst + x] = pixels[src + x]!;
+        canvas[dst + x + 1] = pixels[src + x + 1]!;
+        canvas[dst + x + 2] = pixels[src + x + 2]!;
+        canvas[dst + x + 3] = 255;
+      } else if (sa > 0) {
+        const da = canvas[dst + x + 3]!;
+        const oa = sa + (da * (255 - sa)) / 255;
+        for (let c = 0; c < 3; c++) {
+          canvas[dst + x + c] = Math.round(
+            (pixels[src + x + c]! * sa + (canvas[dst + x + c]! * da * (255 - sa)) / 255) / oa,
+          );
+        }
+        canvas[dst + x + 3] = Math.round(oa);
+      }
+    }
+  }
+}
+
+/** Applies a frame's dispose op after it was output: clear its region, or restore `saved`. */
+function disposeFrame(
+  canvas: Buffer,
+  W: number,
+  f: FrameControl,
+  dispose: number,
+  saved: Buffer | undefined,
+): void {
+  if (dispose === 1) {
+    for (let y = 0; y < f.height; y++) {
+      const dst = ((f.y + y) * W + f.x) * 4;
+      canvas.fill(0, dst, dst + f.width * 4);
+    }
+  } else if (saved) {
+    for (let y = 0; y < f.height; y++) {
+      saved.copy(canvas, ((f.y + y) * W + f.x) * 4, y * f.width * 4, (y + 1) * f.width * 4);
+    }
+  }
+}
+
 /**
  * Decodes the first `maxFrames` frames of an APNG, composes them on a canvas of the image's
  * size and returns them shrunk to `work` (width × height per frame), stacked vertically as
@@ -161,52 +238,12 @@ export async function decodeApng(
     if (f.width < 1 || f.height < 1 || f.x + f.width > W || f.y + f.height > H) {
       throw corrupt(`frame ${i} lies outside the canvas`);
     }
-    const header = Buffer.from(ihdr.data);
-    header.writeUInt32BE(f.width, 0);
-    header.writeUInt32BE(f.height, 4);
-    const framePng = Buffer.concat([
-      SIGNATURE,
-      chunk("IHDR", header),
-      ...shared,
-      ...f.data.map((d) => chunk("IDAT", d)),
-      chunk("IEND", Buffer.alloc(0)),
-    ]);
-    const pixels = await sharp(framePng, { ...loaderOptions, autoOrient: false })
-      .toColourspace("srgb")
-      .ensureAlpha()
-      .raw({ depth: "uchar" })
-      .toBuffer();
-    if (pixels.length !== f.width * f.height * 4) throw corrupt(`frame ${i} has the wrong size`);
+    const pixels = await decodeFrame(ihdr.data, shared, f, i, loaderOptions);
     // Dispose "previous" needs the region as it was before this frame (on the first frame it
     // means "background").
     const dispose = i === 0 && f.dispose === 2 ? 1 : f.dispose;
     const saved = dispose === 2 ? copyRegion(canvas, W, f) : undefined;
-    for (let y = 0; y < f.height; y++) {
-      const src = y * f.width * 4;
-      const dst = ((f.y + y) * W + f.x) * 4;
-      if (f.blend === 0) {
-        pixels.copy(canvas, dst, src, src + f.width * 4);
-        continue;
-      }
-      for (let x = 0; x < f.width * 4; x += 4) {
-        const sa = pixels[src + x + 3]!;
-        if (sa === 255) {
-          canvas[dst + x] = pixels[src + x]!;
-          canvas[dst + x + 1] = pixels[src + x + 1]!;
-          canvas[dst + x + 2] = pixels[src + x + 2]!;
-          canvas[dst + x + 3] = 255;
-        } else if (sa > 0) {
-          const da = canvas[dst + x + 3]!;
-          const oa = sa + (da * (255 - sa)) / 255;
-          for (let c = 0; c < 3; c++) {
-            canvas[dst + x + c] = Math.round(
-              (pixels[src + x + c]! * sa + (canvas[dst + x + c]! * da * (255 - sa)) / 255) / oa,
-            );
-          }
-          canvas[dst + x + 3] = Math.round(oa);
-        }
-      }
-    }
+    blendOnto(canvas, W, pixels, f);
     out.push(
       await sharp(canvas, { raw: { width: W, height: H, channels: 4 } })
         .resize(work.width, work.height, { fit: "fill" })
@@ -214,16 +251,7 @@ export async function decodeApng(
         .toBuffer(),
     );
     delay.push(f.delayMs);
-    if (dispose === 1) {
-      for (let y = 0; y < f.height; y++) {
-        const dst = ((f.y + y) * W + f.x) * 4;
-        canvas.fill(0, dst, dst + f.width * 4);
-      }
-    } else if (saved) {
-      for (let y = 0; y < f.height; y++) {
-        saved.copy(canvas, ((f.y + y) * W + f.x) * 4, y * f.width * 4, (y + 1) * f.width * 4);
-      }
-    }
+    disposeFrame(canvas, W, f, dispose, saved);
   }
   if (out.length === 0) throw corrupt("no frames");
   return {
