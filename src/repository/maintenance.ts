@@ -106,7 +106,12 @@ export async function deleteMedia(
     // Thumbnail bytes are derived from the source bytes, so media sharing the source
     // shares them too; a thumbnail blob that vanishes anyway is regenerated on demand.
     for (const thumb of thumbnails) {
-      await deleteBlobIfUnused(ctx, datastores.byId(thumb.datastoreId), thumb.location, thumb.sha256);
+      await deleteBlobIfUnused(
+        ctx,
+        datastores.byId(thumb.datastoreId),
+        thumb.location,
+        thumb.sha256,
+      );
     }
   }
   return true;

@@ -101,7 +101,9 @@ export interface ValidatedOptions {
  */
 export function validateRepositoryOptions(options: MediaRepositoryOptions): ValidatedOptions {
   if (typeof options !== "object" || options === null) {
-    throw new ConfigError(`${FACTORY}: expected an options object but received ${received(options)}`);
+    throw new ConfigError(
+      `${FACTORY}: expected an options object but received ${received(options)}`,
+    );
   }
   const serverNames = validateServerNames(options);
   if (typeof options.ids?.next !== "function") {

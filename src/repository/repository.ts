@@ -1,4 +1,3 @@
-import { blobCacheKey } from "./blobs.js";
 import { createRepositoryContext } from "./context.js";
 import { lookup, read } from "./download.js";
 import { upload } from "./ingest.js";
@@ -10,13 +9,10 @@ import {
   startMaintenance,
   sweepExpired,
 } from "./maintenance.js";
-import { DEFAULT_REPOSITORY_LIMITS } from "./options.js";
 import { checkPending, createPending, uploadPending } from "./pending.js";
 import { preview } from "./previews.js";
 import { thumbnailFor, thumbnailRequest } from "./thumbnails.js";
 import type { MediaRepository, MediaRepositoryOptions } from "./types.js";
-
-export { blobCacheKey, DEFAULT_REPOSITORY_LIMITS };
 
 /**
  * Creates a media repository: the upload, download, thumbnail, preview, quarantine and
