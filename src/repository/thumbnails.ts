@@ -133,9 +133,13 @@ async function serveStored(
   }
 }
 
+function tooLargeToThumbnail(ctx: RepositoryContext, record: MediaRecord): boolean {
+  return record.size > ctx.limits.maxThumbnailSourceBytes;
+}
+
 /** Refuses, without reading it, a source too large or already refused by the thumbnailer. */
 function checkSource(ctx: RepositoryContext, record: MediaRecord): void {
-  if (record.size > ctx.limits.maxThumbnailSourceBytes) {
+  if (tooLargeToThumbnail(ctx, record)) {
     throw new MediaError("M_TOO_LARGE", "The media is too large to thumbnail", { status: 400 });
   }
   const refusal = ctx.thumbnails.refusedSources.get(record.sha256);
@@ -170,6 +174,7 @@ async function generateOnDemand(
   want: WantedThumbnail,
 ): Promise<ThumbnailBody> {
   try {
+    // Loading is kept apart from rendering so that one load can later serve several sizes.
     const source = await loadWhole(ctx, record);
     return await renderAndStore(ctx, thumbnailer, record, source, want);
   } catch (error) {
@@ -242,7 +247,7 @@ export function scheduleThumbnails(
   const { thumbnailer } = ctx;
   if (!thumbnailer?.generateAll) return;
   const type = sniffed ?? record.contentType;
-  if (!type.startsWith("image/") || record.size > ctx.limits.maxThumbnailSourceBytes) return;
+  if (!type.startsWith("image/") || tooLargeToThumbnail(ctx, record)) return;
   const generateAll = thumbnailer.generateAll.bind(thumbnailer);
   ctx.background.track(
     (async () => {
