@@ -5,5 +5,7 @@
  *
  * @module
  */
-export { createMediaRepository, DEFAULT_REPOSITORY_LIMITS, blobCacheKey } from "./repository.js";
+export { createMediaRepository } from "./repository.js";
+export { DEFAULT_REPOSITORY_LIMITS } from "./options.js";
+export { blobCacheKey } from "./blobs.js";
 export type * from "./types.js";

@@ -2,7 +2,20 @@ import type { Readable } from "node:stream";
 import type { MediaCache } from "../cache/types.js";
 import type { ByteRange, Datastore } from "../datastore/types.js";
 import type { MetadataStore, MediaRecord, QuarantineTarget } from "../metadata/types.js";
-import type { MediaKind } from "../mxc.js";
+import type { DatastoreRouter } from "../datastore/index.js";
+import type { PreviewImage, PreviewOptions } from "../preview/index.js";
+import type { ThumbnailMethod, ThumbnailResult, ThumbnailSize } from "../thumbnail/index.js";
+
+// The primitives' own types, re-exported where the root entry exported the repository's
+// copies (type-only: the root entry still loads none of their dependencies).
+export type {
+  DatastoreRouter,
+  PreviewImage,
+  PreviewOptions,
+  ThumbnailMethod,
+  ThumbnailResult,
+  ThumbnailSize,
+};
 
 /** Anything that hands out fresh media IDs (`createMediaIdGenerator()` from `matrix-media-kit/ids`). */
 export interface MediaIdSource {
@@ -10,66 +23,29 @@ export interface MediaIdSource {
 }
 
 /**
- * Chooses a datastore per media kind and finds one by its ID (`routeByKind()` from
- * `matrix-media-kit/datastore` is one).
- */
-export interface DatastoreRouter {
-  forKind(kind: MediaKind): Datastore;
-  byId(id: string): Datastore | undefined;
-}
-
-/** Thumbnail method of the Matrix API. */
-export type ThumbnailMethod = "crop" | "scale";
-
-/** A thumbnail size as asked for by a client or chosen by the thumbnailer. */
-export interface ThumbnailSpec {
-  width: number;
-  height: number;
-  method: ThumbnailMethod;
-}
-
-/** One generated thumbnail. */
-export interface GeneratedThumbnail {
-  data: Buffer;
-  contentType: string;
-  width: number;
-  height: number;
-  method: ThumbnailMethod;
-  animated: boolean;
-}
-
-/**
  * What the repository needs of a thumbnailer (`createThumbnailer()` from
- * `matrix-media-kit/thumbnail` fits). Refusals throw `MediaError`.
+ * `matrix-media-kit/thumbnail` fits). Refusals throw `MediaError`. The repository reads only
+ * the image, its type, dimensions, method and `animated` of each result (never a blurhash).
  */
 export interface ThumbnailerLike {
   generate(
     source: Buffer,
-    options: ThumbnailSpec & { animated?: boolean },
-  ): Promise<GeneratedThumbnail>;
+    options: ThumbnailSize & { animated?: boolean },
+  ): Promise<ThumbnailResult>;
   /** Pre-generates the configured sizes; called in the background after an upload. */
-  generateAll?(source: Buffer, options?: { animated?: boolean }): Promise<GeneratedThumbnail[]>;
+  generateAll?(source: Buffer, options?: { animated?: boolean }): Promise<ThumbnailResult[]>;
   /** Maps a requested size to the configured size to generate (the source may bound it). */
-  pickSize?(request: ThumbnailSpec, source?: { width: number; height: number }): ThumbnailSpec;
-}
-
-/** A preview image the fetcher downloaded. */
-export interface PreviewImage {
-  data: Buffer;
-  contentType: string;
-  width?: number;
-  height?: number;
-  size?: number;
+  pickSize?(request: ThumbnailSize, source?: { width: number; height: number }): ThumbnailSize;
 }
 
 /**
  * What the repository needs of a URL preview fetcher (`createPreviewFetcher()` from
- * `matrix-media-kit/preview` fits).
+ * `matrix-media-kit/preview` fits). A returned `image` is stored as the preview's `og:image`.
  */
 export interface PreviewFetcherLike {
   preview(
     url: string,
-    options?: { ts?: number; language?: string; signal?: AbortSignal },
+    options?: PreviewOptions,
   ): Promise<{ og: Record<string, string | number>; image?: PreviewImage }>;
 }
 
@@ -145,8 +121,8 @@ export interface MediaRepositoryOptions {
   serverNames?: readonly string[];
   /** Media ID source (`createMediaIdGenerator()`). */
   ids: MediaIdSource;
-  /** One datastore for every kind, or a router (`routeByKind()`). */
-  datastore: Datastore | DatastoreRouter;
+  /** One datastore for every kind, or a router (`routeByKind()`; only `forKind` and `byId` are used). */
+  datastore: Datastore | Pick<DatastoreRouter, "forKind" | "byId">;
   metadata: MetadataStore;
   /** Blob cache (`memoryCache()`, `tieredCache()`); quarantine deletes from it. */
   cache?: MediaCache;
@@ -226,8 +202,11 @@ export interface ThumbnailOptions extends LookupOptions {
   animated?: boolean | undefined;
 }
 
-/** Options of {@link MediaRepository.preview}. */
-export interface PreviewOptions {
+/**
+ * Options of {@link MediaRepository.preview}: one client request (the fetcher's own per-call
+ * options are {@link PreviewOptions}).
+ */
+export interface PreviewRequestOptions {
   /** Milliseconds since the epoch the preview is wanted for (rounded down to the hour). */
   ts?: number | undefined;
   language?: string | undefined;
@@ -279,7 +258,7 @@ export interface MediaRepository {
   /** A thumbnail at least as large as asked (unless the source is smaller), pre-generated or made now. */
   thumbnail(origin: string, mediaId: string, options: ThumbnailOptions): Promise<ThumbnailBody>;
   /** The `preview_url` JSON of a URL. */
-  preview(url: string, options: PreviewOptions): Promise<Record<string, string | number>>;
+  preview(url: string, options: PreviewRequestOptions): Promise<Record<string, string | number>>;
   config(): MediaConfig;
   /** Quarantines (or with `value: false`, releases) media, emptying every cache tier. */
   quarantine(target: QuarantineTarget, value?: boolean): Promise<{ affected: number }>;

@@ -10,7 +10,7 @@ import sharp from "sharp";
 import { memoryCache } from "../../src/cache/memory.js";
 import { tieredCache } from "../../src/cache/tiered.js";
 import { fsDatastore, s3Datastore, routeByKind } from "../../src/datastore/index.js";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
 import { createMediaIdGenerator } from "../../src/ids/index.js";
 import { memoryMetadataStore } from "../../src/metadata/memory.js";
 import type { MetadataStore } from "../../src/metadata/types.js";
@@ -90,20 +90,30 @@ describe("createMediaRepository", () => {
       datastore: fsDatastore({ root: "/nonexistent-unused" }),
       metadata: memoryMetadataStore(),
     };
-    assert.throws(
-      () => createMediaRepository({ ...base, limits: { maxUploadBytes: -1 } }),
-      /limits\.maxUploadBytes/,
+    const refused = (options: unknown, option: string): void =>
+      assert.throws(
+        () => createMediaRepository(options as never),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.option === option &&
+          err.message.includes(`options.${option}`),
+      );
+    refused({ ...base, limits: { maxUploadBytes: -1 } }, "limits.maxUploadBytes");
+    refused({ ...base, limits: { maxUploadBytes: 0 } }, "limits.maxUploadBytes");
+    refused({ ...base, limits: { maxWaitMs: 1.5 } }, "limits.maxWaitMs");
+    refused({ ...base, limits: { defaultWaitMs: 2, maxWaitMs: 1 } }, "limits.defaultWaitMs");
+    refused({ ...base, limits: { nope: 1 } }, "limits.nope");
+    refused({ ...base, serverName: "bad/name" }, "serverName");
+    refused({ ...base, serverName: undefined, serverNames: [] }, "serverNames");
+    refused(
+      { ...base, serverName: undefined, serverNames: ["a.org", "bad/name"] },
+      "serverNames[1]",
     );
-    assert.throws(
-      () => createMediaRepository({ ...base, limits: { maxWaitMs: 1.5 } }),
-      /limits\.maxWaitMs/,
-    );
-    assert.throws(
-      () => createMediaRepository({ ...base, limits: { nope: 1 } as never }),
-      /limits\.nope/,
-    );
-    assert.throws(() => createMediaRepository({ ...base, serverName: "bad/name" }), /serverName/);
-    assert.throws(() => createMediaRepository({ ...base, ids: {} as never }), /ids/);
+    refused({ ...base, serverNames: ["a.org"] }, "serverNames");
+    refused({ ...base, ids: {} }, "ids");
+    refused({ ...base, datastore: null }, "datastore");
+    refused({ ...base, metadata: {} }, "metadata");
+    assert.throws(() => createMediaRepository({ ...base, serverName: "bad/name" }), /"bad\/name"/);
   });
 
   it("stores identical bytes once while each upload gets its own media ID and record", async () => {
