@@ -135,9 +135,16 @@ export interface CompiledRoute<R extends RoutePath> {
 
 const CAPTURES = new Set<string>(["serverName", "mediaId", "fileName"]);
 
+/**
+ * Routes grouped by API, with their paths split into segments once, at construction.
+ * @internal
+ */
+export type RouteTable<R extends RoutePath> = ReadonlyMap<MediaApi, readonly CompiledRoute<R>[]>;
+
 /** @internal */
-export function compileRoutes<R extends RoutePath>(routes: readonly R[]): CompiledRoute<R>[] {
-  return routes.map((route) => {
+export function compileRoutes<R extends RoutePath>(routes: readonly R[]): RouteTable<R> {
+  const table = new Map<MediaApi, CompiledRoute<R>[]>();
+  for (const route of routes) {
     const segments = route.path.split("/").map((part, index, all): Segment => {
       if (!part.startsWith(":")) return { kind: "literal", value: part };
       const optional = part.endsWith("?");
@@ -148,8 +155,13 @@ export function compileRoutes<R extends RoutePath>(routes: readonly R[]): Compil
       return { kind: "capture", name: name as keyof RouteParams, optional };
     });
     const required = segments.filter((s) => s.kind === "literal" || !s.optional).length;
-    return { route, segments, required };
-  });
+    for (const api of route.apis) {
+      const list = table.get(api) ?? [];
+      list.push({ route, segments, required });
+      table.set(api, list);
+    }
+  }
+  return table;
 }
 
 /**
@@ -158,13 +170,12 @@ export function compileRoutes<R extends RoutePath>(routes: readonly R[]): Compil
  */
 export function matchRoute<R extends RoutePath>(
   parsed: ParsedTarget,
-  routes: readonly CompiledRoute<R>[],
+  table: RouteTable<R>,
 ): { route: R; params: RouteParams } | undefined {
   const given = parsed.segments;
   if (!given) return undefined;
-  for (const { route, segments, required } of routes) {
+  for (const { route, segments, required } of table.get(parsed.api) ?? []) {
     if (given.length < required || given.length > segments.length) continue;
-    if (!route.apis.includes(parsed.api)) continue;
     const params: RouteParams = {};
     let matched = true;
     for (let i = 0; i < given.length; i++) {
