@@ -4,16 +4,18 @@
  * @module
  */
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { createMediaHandler, type MediaHandlerOptions } from "../http/handler.js";
+import { createMediaHandler } from "../http/handler.js";
+import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
-export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/handler.js";
+export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/options.js";
 export type { MediaRepository } from "../repository/types.js";
 
 /**
  * An Express middleware serving every Matrix media route; other requests fall through
  * to `next()`. Mount it before body parsers (uploads stream from the request), at the
- * application root or under any path: the handler matches on `req.originalUrl`.
+ * application root or under any path: it hands the handler `req.originalUrl`, the path as
+ * the client sent it.
  *
  * @example
  * ```ts
@@ -28,7 +30,7 @@ export type { MediaRepository } from "../repository/types.js";
 export function mediaRouter(repo: MediaRepository, options: MediaHandlerOptions): RequestHandler {
   const handle = createMediaHandler(repo, options);
   return (req: Request, res: Response, next: NextFunction): void => {
-    handle(req, res).then((handled) => {
+    handle(req, res, { url: req.originalUrl }).then((handled) => {
       if (!handled) next();
     }, next);
   };

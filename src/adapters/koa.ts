@@ -4,16 +4,18 @@
  * @module
  */
 import type { Middleware } from "koa";
-import { createMediaHandler, type MediaHandlerOptions } from "../http/handler.js";
+import { createMediaHandler } from "../http/handler.js";
+import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
-export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/handler.js";
+export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/options.js";
 export type { MediaRepository } from "../repository/types.js";
 
 /**
  * A Koa middleware serving every Matrix media route on the raw `ctx.req`/`ctx.res`
  * (Koa's response handling is bypassed for them); other requests go to `next()`. Use it
- * before any body parser: uploads stream from the request.
+ * before any body parser: uploads stream from the request. Routes are matched on
+ * `ctx.originalUrl`, so a mount prefix (koa-mount) does not hide them.
  *
  * @example
  * ```ts
@@ -30,7 +32,7 @@ export function mediaMiddleware(repo: MediaRepository, options: MediaHandlerOpti
   return async (ctx, next) => {
     // Koa must not write its own response once the handler owns ctx.res.
     ctx.respond = false;
-    if (await handle(ctx.req, ctx.res)) return;
+    if (await handle(ctx.req, ctx.res, { url: ctx.originalUrl })) return;
     ctx.respond = true;
     await next();
   };

@@ -4,14 +4,15 @@
  *
  * @module
  */
+export { createMediaHandler } from "./handler.js";
 export {
-  createMediaHandler,
   DEFAULT_MEDIA_HANDLER_OPTIONS,
   type MediaHandler,
   type MediaHandlerOptions,
+  type MediaRequestTarget,
   type MediaUser,
   type RateLimitContext,
-} from "./handler.js";
+} from "./options.js";
 export {
   contentDisposition,
   INLINE_CONTENT_TYPES,
@@ -22,5 +23,5 @@ export {
   servedContentType,
   type RangeResult,
 } from "./headers.js";
-export type { MediaRouteName } from "./routes.js";
+export type { MediaRouteName } from "./target.js";
 export type { MediaRepository, RepositoryLogger } from "../repository/types.js";

@@ -1,0 +1,38 @@
+// GET/HEAD …/thumbnail/{serverName}/{mediaId}: always an inline image from the repository.
+import { MediaError } from "../../errors.js";
+import type { MediaRoute, MediaRequest } from "../context.js";
+import { etagMatches } from "../headers.js";
+import { mediaIdsOf, parseThumbnailQuery } from "../request.js";
+import { mediaHeaders, sendBody, thumbnailEntity } from "../response.js";
+import { GET } from "../target.js";
+
+async function thumbnail(request: MediaRequest): Promise<void> {
+  const { req, res, settings, api } = request;
+  const { repo, cacheControl } = settings;
+  const { origin, mediaId } = mediaIdsOf(request.params);
+  const query = parseThumbnailQuery(request.query);
+  const { signal } = request;
+  if (api === "legacy" && request.user === undefined && settings.freezes) {
+    const record = await repo.lookup(origin, mediaId, { timeoutMs: query.timeoutMs, signal });
+    if (settings.isFrozen(record)) throw new MediaError("M_NOT_FOUND", "Media not found");
+  }
+  const thumb = await repo.thumbnail(origin, mediaId, { ...query, signal });
+  const entity = thumbnailEntity(thumb);
+  if (etagMatches(req.headers["if-none-match"], entity.etag)) {
+    return sendBody(req, res, 304, mediaHeaders({ entity, cacheControl }));
+  }
+  const headers = mediaHeaders({ entity, cacheControl, size: thumb.buffer.length });
+  return sendBody(req, res, 200, headers, { buffer: thumb.buffer });
+}
+
+/** @internal */
+export const thumbnailRoutes: readonly MediaRoute[] = [
+  {
+    name: "thumbnail",
+    apis: ["client", "legacy"],
+    path: "thumbnail/:serverName/:mediaId",
+    methods: GET,
+    anonymousOn: ["legacy"],
+    handle: thumbnail,
+  },
+];
