@@ -89,14 +89,8 @@ export interface MetadataBackend {
 /** A store whose `migrate()` is always present. */
 export type CheckedMetadataStore = MetadataStore & { migrate(): Promise<MigrationResult> };
 
-/**
- * @internal The {@link MetadataStore} over `backend`; `label` names it in diagnostics
- * (`postgres:public`, `sqlite:/data/metadata.sqlite3`).
- */
-export function checkedMetadataStore(
-  label: string,
-  backend: MetadataBackend,
-): CheckedMetadataStore {
+/** Media records: insert, read, list, touch, delete, protect, quarantine. */
+function mediaMethods(label: string, backend: MetadataBackend) {
   return {
     async insertMedia(record) {
       const valid = validateMediaRecord(record);
@@ -141,6 +135,12 @@ export function checkedMetadataStore(
       publishQuarantine(label, value, affected);
       return { affected };
     },
+  } satisfies Partial<MetadataStore>;
+}
+
+/** Pending uploads, thumbnails, previews, usage and the store's lifecycle. */
+function otherMethods(backend: MetadataBackend) {
+  return {
     async createPending(pending, options = {}) {
       const valid = validatePendingUpload(pending);
       const max = validateMaxPending(options.maxPendingPerUser);
@@ -188,5 +188,16 @@ export function checkedMetadataStore(
     async close() {
       await backend.close();
     },
-  };
+  } satisfies Partial<CheckedMetadataStore>;
+}
+
+/**
+ * @internal The {@link MetadataStore} over `backend`; `label` names it in diagnostics
+ * (`postgres:public`, `sqlite:/data/metadata.sqlite3`).
+ */
+export function checkedMetadataStore(
+  label: string,
+  backend: MetadataBackend,
+): CheckedMetadataStore {
+  return { ...mediaMethods(label, backend), ...otherMethods(backend) };
 }

@@ -16,66 +16,81 @@ export function placeholderList(param: (type?: string) => string, count: number)
   return Array.from({ length: count }, () => param()).join(", ");
 }
 
-/**
- * @internal The shared statements. Values bind in the order the comments give; the paging
- * statements fetch `count` rows (one more than a page).
- */
-export function sharedStatements(dialect: SqlDialect, table: Tables) {
-  const q = (build: (param: (type?: string) => string) => string): string => sql(dialect, build);
+function mediaStatements(dialect: SqlDialect, table: Tables) {
   const byUploader = `SELECT ${MEDIA_COLUMNS} FROM ${table.media} WHERE uploader = `;
   const newestFirst = "ORDER BY created_at DESC, origin DESC, media_id DESC LIMIT";
   return {
     /** origin, mediaId */
-    getMedia: q(
+    getMedia: sql(
+      dialect,
       (p) =>
         `SELECT ${MEDIA_COLUMNS} FROM ${table.media} WHERE origin = ${p()} AND media_id = ${p()}`,
     ),
     /** origin, mediaId */
-    exists: q((p) => `SELECT 1 FROM ${table.media} WHERE origin = ${p()} AND media_id = ${p()}`),
+    exists: sql(
+      dialect,
+      (p) => `SELECT 1 FROM ${table.media} WHERE origin = ${p()} AND media_id = ${p()}`,
+    ),
     /** sha256 */
-    bySha256: q(
+    bySha256: sql(
+      dialect,
       (p) =>
         `SELECT ${MEDIA_COLUMNS} FROM ${table.media} WHERE sha256 = ${p()} ORDER BY origin, media_id`,
     ),
     /** uploader, count */
-    byUploader: q((p) => `${byUploader}${p()}\n${newestFirst} ${p()}`),
+    byUploader: sql(dialect, (p) => `${byUploader}${p()}\n${newestFirst} ${p()}`),
     /** uploader, createdAt, origin, mediaId (of the cursor), count */
-    byUploaderAfter: q(
+    byUploaderAfter: sql(
+      dialect,
       (p) =>
         `${byUploader}${p()} AND (created_at, origin, media_id) < (${p("bigint")}, ${p("text")}, ${p("text")})\n${newestFirst} ${p()}`,
     ),
     /** before, limit */
-    remoteBefore: q(
+    remoteBefore: sql(
+      dialect,
       (p) => `SELECT ${MEDIA_COLUMNS} FROM ${table.media}
 WHERE kind = 'remote' AND ${dialect.isFalse("protected")} AND last_access_at < ${p()}
 ORDER BY last_access_at, origin, media_id LIMIT ${p()}`,
     ),
     /** protected, origin, mediaId */
-    setProtected: q(
+    setProtected: sql(
+      dialect,
       (p) =>
         `UPDATE ${table.media} SET protected = ${p()} WHERE origin = ${p()} AND media_id = ${p()}`,
     ),
+  };
+}
+
+function otherStatements(dialect: SqlDialect, table: Tables) {
+  return {
     /** PENDING_COLUMNS, then origin, mediaId again */
-    insertPending: q(
+    insertPending: sql(
+      dialect,
       (p) => `INSERT INTO ${table.pending} (${PENDING_COLUMNS})
 SELECT ${p("text")}, ${p("text")}, ${p("text")}, ${p("bigint")}, ${p("bigint")}
 WHERE NOT EXISTS (SELECT 1 FROM ${table.media} WHERE origin = ${p()} AND media_id = ${p()})
 ON CONFLICT DO NOTHING`,
     ),
     /** creator, now */
-    countPending: q(
+    countPending: sql(
+      dialect,
       (p) =>
         `SELECT count(*) AS n FROM ${table.pending} WHERE creator = ${p()} AND expires_at > ${p()}`,
     ),
     /** origin, mediaId */
-    getPending: q(
+    getPending: sql(
+      dialect,
       (p) =>
         `SELECT ${PENDING_COLUMNS} FROM ${table.pending} WHERE origin = ${p()} AND media_id = ${p()}`,
     ),
     /** now */
-    deleteExpiredPending: q((p) => `DELETE FROM ${table.pending} WHERE expires_at <= ${p()}`),
+    deleteExpiredPending: sql(
+      dialect,
+      (p) => `DELETE FROM ${table.pending} WHERE expires_at <= ${p()}`,
+    ),
     /** THUMBNAIL_COLUMNS */
-    putThumbnail: q(
+    putThumbnail: sql(
+      dialect,
       (
         p,
       ) => `INSERT INTO ${table.thumbnails} (${THUMBNAIL_COLUMNS}) VALUES (${placeholderList(p, 12)})
@@ -84,27 +99,41 @@ ON CONFLICT (${THUMBNAIL_KEY}) DO UPDATE SET
   datastore_id = excluded.datastore_id, location = excluded.location, created_at = excluded.created_at`,
     ),
     /** origin, mediaId */
-    getThumbnails: q(
+    getThumbnails: sql(
+      dialect,
       (
         p,
       ) => `SELECT ${THUMBNAIL_COLUMNS} FROM ${table.thumbnails} WHERE origin = ${p()} AND media_id = ${p()}
 ORDER BY ${THUMBNAIL_ORDER}`,
     ),
     /** url, bucket, language */
-    getPreview: q(
+    getPreview: sql(
+      dialect,
       (p) => `SELECT ${PREVIEW_COLUMNS} FROM ${table.previews}
 WHERE url = ${p()} AND bucket = ${p()} AND language = ${p()}`,
     ),
     /** PREVIEW_COLUMNS */
-    putPreview: q(
+    putPreview: sql(
+      dialect,
       (p) => `INSERT INTO ${table.previews} (${PREVIEW_COLUMNS}) VALUES (${placeholderList(p, 5)})
 ON CONFLICT (url, bucket, language) DO UPDATE SET json = excluded.json, expires_at = excluded.expires_at`,
     ),
     /** now */
-    deleteExpiredPreviews: q((p) => `DELETE FROM ${table.previews} WHERE expires_at <= ${p()}`),
+    deleteExpiredPreviews: sql(
+      dialect,
+      (p) => `DELETE FROM ${table.previews} WHERE expires_at <= ${p()}`,
+    ),
     /** userId */
-    usage: q((p) => `SELECT bytes, count FROM ${table.usage} WHERE user_id = ${p()}`),
+    usage: sql(dialect, (p) => `SELECT bytes, count FROM ${table.usage} WHERE user_id = ${p()}`),
   };
+}
+
+/**
+ * @internal The shared statements. Values bind in the order the comments give; the paging
+ * statements fetch `count` rows (one more than a page).
+ */
+export function sharedStatements(dialect: SqlDialect, table: Tables) {
+  return { ...mediaStatements(dialect, table), ...otherStatements(dialect, table) };
 }
 
 /** @internal */
