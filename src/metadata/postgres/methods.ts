@@ -4,24 +4,15 @@ import { createHash } from "node:crypto";
 import type { MediaAccess, MetadataBackend } from "../checked.js";
 import { cannotOverwrite, pendingLimit, pendingNotFound } from "../errors.js";
 import type { UploaderCursor } from "../order.js";
-import {
-  mediaValues,
-  pendingValues,
-  previewValues,
-  rowToAffected,
-  rowToMedia,
-  rowToPending,
-  rowToPreview,
-  rowToThumbnail,
-  thumbnailValues,
-  type Row,
-} from "../sql/codec.js";
+import { rowCodec, type Row } from "../sql/codec.js";
 import { postgresDialect as dialect } from "../sql/dialect.js";
 import type { MediaRecord, MigrationResult, PendingUpload, ThumbnailRecord } from "../types.js";
 import type { NormalTarget } from "../validate.js";
 import { inTransaction, pgCode, type PgClientLike, type PgPoolLike } from "./client.js";
 import { ADVISORY_LOCK_CLASS, applyMigrations } from "./migrations.js";
 import { postgresStatements, type PostgresStatement } from "./statements.js";
+
+const codec = rowCodec(dialect);
 
 /** Rows per `touchMedia` statement (three arrays of this length are bound). */
 const TOUCH_CHUNK = 5000;
@@ -111,7 +102,7 @@ async function changed(state: PostgresState, name: PostgresStatement, values: un
 }
 
 async function insertMedia(state: PostgresState, record: MediaRecord): Promise<boolean> {
-  const row = await first(state, "insertMedia", mediaValues(record, dialect));
+  const row = await first(state, "insertMedia", codec.fromMedia(record));
   return row?.n !== 0;
 }
 
@@ -130,7 +121,7 @@ async function listMediaByUploader(
         count,
       ])
     : await all(state, "byUploader", [uploader, count]);
-  return rows.map((row) => rowToMedia(row, dialect));
+  return rows.map(codec.toMedia);
 }
 
 async function touchMedia(state: PostgresState, accesses: MediaAccess[]): Promise<void> {
@@ -151,8 +142,8 @@ async function deleteMedia(state: PostgresState, origin: string, mediaId: string
   };
   if (!row.media) return undefined;
   return {
-    media: rowToMedia(row.media, dialect),
-    thumbnails: row.thumbnails.map((thumbnail) => rowToThumbnail(thumbnail, dialect)),
+    media: codec.toMedia(row.media),
+    thumbnails: row.thumbnails.map(codec.toThumbnail),
   };
 }
 
@@ -169,7 +160,7 @@ async function quarantine(state: PostgresState, target: NormalTarget, value: boo
               target.mxcs.map((mxc) => mxc.mediaId),
               value,
             ]);
-  return (rows as Row[]).map(rowToAffected);
+  return (rows as Row[]).map(codec.toAffected);
 }
 
 async function createPending(
@@ -177,7 +168,7 @@ async function createPending(
   pending: PendingUpload,
   max: number | undefined,
 ): Promise<boolean> {
-  const values = [...pendingValues(pending), pending.origin, pending.mediaId];
+  const values = codec.fromPendingForInsert(pending);
   if (max === undefined) return (await changed(state, "insertPending", values)) > 0;
   if (!state.migrated) await migrate(state);
   // The per-creator advisory lock serialises concurrent creates of one user, so "count,
@@ -197,7 +188,7 @@ async function completePending(
 ): Promise<void> {
   let completed: number;
   try {
-    const row = await first(state, "completePending", [...mediaValues(record, dialect), now]);
+    const row = await first(state, "completePending", [...codec.fromMedia(record), now]);
     completed = row?.n as number;
   } catch (err) {
     // The pending row was there but the media ID is taken: nothing was changed.
@@ -214,13 +205,13 @@ async function completePending(
 }
 
 async function putThumbnail(state: PostgresState, thumbnail: ThumbnailRecord) {
-  await run(state, "putThumbnail", thumbnailValues(thumbnail, dialect));
+  await run(state, "putThumbnail", codec.fromThumbnail(thumbnail));
 }
 
 /** @internal The backend of `postgresMetadataStore`. */
 export function postgresBackend(state: PostgresState): MetadataBackend {
-  const media = (row: Row | undefined) => row && rowToMedia(row, dialect);
-  const mediaList = (rows: Row[]) => rows.map((row) => rowToMedia(row, dialect));
+  const media = (row: Row | undefined) => row && codec.toMedia(row);
+  const mediaList = (rows: Row[]) => rows.map(codec.toMedia);
   return {
     insertMedia: (record) => insertMedia(state, record),
     getMedia: async (origin, mediaId) => media(await first(state, "getMedia", [origin, mediaId])),
@@ -237,24 +228,22 @@ export function postgresBackend(state: PostgresState): MetadataBackend {
     createPending: (pending, max) => createPending(state, pending, max),
     getPending: async (origin, mediaId) => {
       const row = await first(state, "getPending", [origin, mediaId]);
-      return row && rowToPending(row);
+      return row && codec.toPending(row);
     },
     completePending: (record, now) => completePending(state, record, now),
     deleteExpiredPending: (now) => changed(state, "deleteExpiredPending", [now]),
     putThumbnail: (thumbnail) => putThumbnail(state, thumbnail),
     getThumbnails: async (origin, mediaId) =>
-      (await all(state, "getThumbnails", [origin, mediaId])).map((row) =>
-        rowToThumbnail(row, dialect),
-      ),
+      (await all(state, "getThumbnails", [origin, mediaId])).map(codec.toThumbnail),
     getPreview: async (url, bucket, language) => {
       const row = await first(state, "getPreview", [url, bucket, language]);
-      return row && rowToPreview(row);
+      return row && codec.toPreview(row);
     },
-    putPreview: (entry) => run(state, "putPreview", previewValues(entry)),
+    putPreview: (entry) => run(state, "putPreview", codec.fromPreview(entry)),
     deleteExpiredPreviews: (now) => changed(state, "deleteExpiredPreviews", [now]),
     getUsage: async (userId) => {
       const row = await first(state, "usage", [userId]);
-      return row && { bytes: Number(row.bytes), count: Number(row.count) };
+      return codec.toUsage(row);
     },
     migrate: () => migrate(state),
     // The pool is the caller's: nothing of ours to release.

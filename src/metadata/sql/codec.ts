@@ -122,3 +122,25 @@ export function rowToAffected(row: Row): { origin: string; mediaId: string; sha2
     sha256: row.sha256 as string,
   };
 }
+
+/** @internal The row codec of one dialect: every function above with the dialect bound. */
+export function rowCodec(dialect: SqlDialect) {
+  return {
+    toMedia: (row: Row) => rowToMedia(row, dialect),
+    fromMedia: (record: MediaRecord) => mediaValues(record, dialect),
+    toThumbnail: (row: Row) => rowToThumbnail(row, dialect),
+    fromThumbnail: (thumbnail: ThumbnailRecord) => thumbnailValues(thumbnail, dialect),
+    toPending: rowToPending,
+    /** `PENDING_COLUMNS`, then origin and mediaId again (for `insertPending`'s existence check). */
+    fromPendingForInsert: (pending: PendingUpload) => [
+      ...pendingValues(pending),
+      pending.origin,
+      pending.mediaId,
+    ],
+    toPreview: rowToPreview,
+    fromPreview: previewValues,
+    toAffected: rowToAffected,
+    toUsage: (row: Row | undefined) =>
+      row && { bytes: Number(row.bytes), count: Number(row.count) },
+  };
+}

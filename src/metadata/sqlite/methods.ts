@@ -6,23 +6,14 @@ import type { MediaAccess, MetadataBackend } from "../checked.js";
 import { publishMigrate } from "../diagnostics.js";
 import { cannotOverwrite, pendingLimit, pendingNotFound } from "../errors.js";
 import { compareThumbnails, type UploaderCursor } from "../order.js";
-import {
-  mediaValues,
-  pendingValues,
-  previewValues,
-  rowToAffected,
-  rowToMedia,
-  rowToPending,
-  rowToPreview,
-  rowToThumbnail,
-  thumbnailValues,
-  type Row,
-} from "../sql/codec.js";
+import { rowCodec, type Row } from "../sql/codec.js";
 import { sqliteDialect as dialect } from "../sql/dialect.js";
 import type { MediaRecord, MigrationResult, PendingUpload, QuarantineResult } from "../types.js";
 import type { NormalTarget } from "../validate.js";
 import { applyMigrations } from "./migrations.js";
 import { prepareStatements, type SqliteStatements } from "./statements.js";
+
+const codec = rowCodec(dialect);
 
 /** @internal */
 export interface SqliteState {
@@ -72,7 +63,7 @@ function addUsage(statements: SqliteStatements, record: MediaRecord, sign: 1 | -
 }
 
 function insertWithUsage(statements: SqliteStatements, record: MediaRecord): boolean {
-  if (statements.insertMedia.run(...mediaValues(record, dialect)).changes === 0) return false;
+  if (statements.insertMedia.run(...codec.fromMedia(record)).changes === 0) return false;
   addUsage(statements, record, 1);
   return true;
 }
@@ -95,16 +86,16 @@ function listMediaByUploader(
         )
       : statements.byUploader.all(uploader, count)
   ) as Row[];
-  return rows.map((row) => rowToMedia(row, dialect));
+  return rows.map(codec.toMedia);
 }
 
 function deleteMedia(state: SqliteState, origin: string, mediaId: string) {
   return write(state, (statements) => {
     const row = statements.deleteMedia.get(origin, mediaId) as Row | undefined;
     if (!row) return undefined;
-    const media = rowToMedia(row, dialect);
+    const media = codec.toMedia(row);
     const thumbnails = (statements.deleteThumbnails.all(origin, mediaId) as Row[])
-      .map((thumbnail) => rowToThumbnail(thumbnail, dialect))
+      .map(codec.toThumbnail)
       .sort(compareThumbnails);
     addUsage(statements, media, -1);
     return { media, thumbnails };
@@ -133,7 +124,7 @@ function quarantine(state: SqliteState, target: NormalTarget, value: boolean) {
     const affected: QuarantineResult["affected"] = [];
     for (const sha256 of hashesOf(statements, target)) {
       const rows = statements.quarantineSha.all({ value: dialect.toBoolean(value), sha256 });
-      for (const row of rows as Row[]) affected.push(rowToAffected(row));
+      for (const row of rows as Row[]) affected.push(codec.toAffected(row));
     }
     return affected;
   });
@@ -145,7 +136,7 @@ function createPending(state: SqliteState, pending: PendingUpload, max: number |
       const { n } = statements.countPending.get(pending.creator, pending.createdAt) as Row;
       if (Number(n) >= max) throw pendingLimit(pending.creator, max);
     }
-    const values = [...pendingValues(pending), pending.origin, pending.mediaId];
+    const values = codec.fromPendingForInsert(pending);
     return statements.insertPending.run(...values).changes > 0;
   });
 }
@@ -165,8 +156,8 @@ function completePending(state: SqliteState, record: MediaRecord, now: number): 
 
 /** @internal The backend of `sqliteMetadataStore`. */
 export function sqliteBackend(state: SqliteState): MetadataBackend {
-  const media = (row: unknown) => (row === undefined ? undefined : rowToMedia(row as Row, dialect));
-  const mediaList = (rows: unknown[]) => rows.map((row) => rowToMedia(row as Row, dialect));
+  const media = (row: unknown) => (row === undefined ? undefined : codec.toMedia(row as Row));
+  const mediaList = (rows: unknown[]) => (rows as Row[]).map(codec.toMedia);
   const writeChanges = (work: (statements: SqliteStatements) => Database.RunResult) =>
     write(state, work).changes;
   return {
@@ -192,30 +183,26 @@ export function sqliteBackend(state: SqliteState): MetadataBackend {
     createPending: (pending, max) => createPending(state, pending, max),
     getPending: (origin, mediaId) => {
       const row = prepared(state).getPending.get(origin, mediaId) as Row | undefined;
-      return row && rowToPending(row);
+      return row && codec.toPending(row);
     },
     completePending: (record, now) => completePending(state, record, now),
     deleteExpiredPending: (now) =>
       writeChanges((statements) => statements.deleteExpiredPending.run(now)),
     putThumbnail: (thumbnail) =>
-      write(state, (statements) =>
-        statements.putThumbnail.run(...thumbnailValues(thumbnail, dialect)),
-      ),
+      write(state, (statements) => statements.putThumbnail.run(...codec.fromThumbnail(thumbnail))),
     getThumbnails: (origin, mediaId) =>
-      (prepared(state).getThumbnails.all(origin, mediaId) as Row[]).map((row) =>
-        rowToThumbnail(row, dialect),
-      ),
+      (prepared(state).getThumbnails.all(origin, mediaId) as Row[]).map(codec.toThumbnail),
     getPreview: (url, bucket, language) => {
       const row = prepared(state).getPreview.get(url, bucket, language) as Row | undefined;
-      return row && rowToPreview(row);
+      return row && codec.toPreview(row);
     },
     putPreview: (entry) =>
-      write(state, (statements) => statements.putPreview.run(...previewValues(entry))),
+      write(state, (statements) => statements.putPreview.run(...codec.fromPreview(entry))),
     deleteExpiredPreviews: (now) =>
       writeChanges((statements) => statements.deleteExpiredPreviews.run(now)),
     getUsage: (userId) => {
       const row = prepared(state).usage.get(userId) as Row | undefined;
-      return row && { bytes: Number(row.bytes), count: Number(row.count) };
+      return codec.toUsage(row);
     },
     migrate: async () => {
       assertOpen(state);

@@ -79,6 +79,7 @@ export const keys = (list: ReadonlyArray<{ origin: string; mediaId: string }>): 
 
 /** What each case of `describeMetadataStore` gets: a fresh, migrated store, and its peer. */
 export interface MetadataCaseContext {
+  /** A fresh, empty store, already migrated. */
   store: MetadataStore;
   /** A second store on the same data (or `store` itself); concurrency cases race the two. */
   peer: MetadataStore;
