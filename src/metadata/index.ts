@@ -30,7 +30,7 @@ export type {
   UsageStats,
 } from "./types.js";
 export type { MxcUri } from "../mxc.js";
-export { DEFAULT_METADATA_LIMITS } from "./common.js";
+export { DEFAULT_METADATA_LIMITS } from "./validate.js";
 export { METADATA_CHANNELS } from "./diagnostics.js";
 export { memoryMetadataStore } from "./memory.js";
 export {

@@ -1,51 +1,249 @@
+import { checkedMetadataStore, type MediaAccess, type MetadataBackend } from "./checked.js";
+import { cannotOverwrite, pendingLimit, pendingNotFound } from "./errors.js";
 import {
-  cannotOverwrite,
-  checkBoolean,
-  checkAccesses,
-  checkKey,
-  checkLimit,
-  checkMaxPending,
-  checkMediaRecord,
-  checkPending,
-  checkPreview,
-  checkSha256,
-  checkString,
-  checkTarget,
-  checkThumbnail,
-  checkTime,
   compareNewestFirst,
   compareStrings,
-  decodeCursor,
-  encodeCursor,
+  compareThumbnails,
   mediaKey,
-  pendingLimit,
-  pendingNotFound,
-} from "./common.js";
-import { publishQuarantine } from "./diagnostics.js";
+  type UploaderCursor,
+} from "./order.js";
 import type {
   MediaRecord,
   MetadataStore,
   PendingUpload,
   PreviewCacheEntry,
   QuarantineResult,
-  QuarantineTarget,
   ThumbnailRecord,
   UsageStats,
 } from "./types.js";
+import type { NormalTarget } from "./validate.js";
 
-const thumbKey = (t: ThumbnailRecord): string =>
-  `${t.width}x${t.height}:${t.method}:${t.animated ? 1 : 0}`;
+/** Everything a memory store holds; records are keyed by {@link mediaKey}. */
+interface MemoryState {
+  readonly media: Map<string, MediaRecord>;
+  /** sha256 → keys of the records with those bytes. */
+  readonly bySha256: Map<string, Set<string>>;
+  /** uploader → keys of their records. */
+  readonly byUploader: Map<string, Set<string>>;
+  readonly pending: Map<string, PendingUpload>;
+  /** media key → thumbnail key → thumbnail. */
+  readonly thumbnails: Map<string, Map<string, ThumbnailRecord>>;
+  readonly previews: Map<string, PreviewCacheEntry>;
+  readonly usage: Map<string, UsageStats>;
+}
+
+const thumbnailKey = (thumbnail: ThumbnailRecord): string =>
+  `${thumbnail.width}x${thumbnail.height}:${thumbnail.method}:${thumbnail.animated ? 1 : 0}`;
 const previewKey = (url: string, bucket: number, language: string): string =>
   `${url}\0${bucket}\0${language}`;
+const copy = (record: MediaRecord): MediaRecord => ({ ...record });
 
-const sortThumbnails = (list: ThumbnailRecord[]): ThumbnailRecord[] =>
-  list.sort(
-    (a, b) =>
-      a.width - b.width ||
-      a.height - b.height ||
-      compareStrings(a.method, b.method) ||
-      Number(a.animated) - Number(b.animated),
-  );
+function addToIndex(index: Map<string, Set<string>>, key: string, value: string): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFromIndex(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}
+
+function addUsage(state: MemoryState, record: MediaRecord, sign: 1 | -1): void {
+  if (record.kind !== "local" || record.uploader === null) return;
+  const usage = state.usage.get(record.uploader) ?? { bytes: 0, count: 0 };
+  state.usage.set(record.uploader, {
+    bytes: usage.bytes + sign * record.size,
+    count: usage.count + sign,
+  });
+}
+
+function insertMedia(state: MemoryState, record: MediaRecord): boolean {
+  const key = mediaKey(record.origin, record.mediaId);
+  if (state.media.has(key)) return false;
+  state.media.set(key, record);
+  addToIndex(state.bySha256, record.sha256, key);
+  if (record.uploader !== null) addToIndex(state.byUploader, record.uploader, key);
+  addUsage(state, record, 1);
+  return true;
+}
+
+function recordsOf(state: MemoryState, keys: Iterable<string> | undefined): MediaRecord[] {
+  return [...(keys ?? [])].map((key) => state.media.get(key)!);
+}
+
+function listMediaByUploader(
+  state: MemoryState,
+  uploader: string,
+  after: UploaderCursor | undefined,
+  count: number,
+): MediaRecord[] {
+  return recordsOf(state, state.byUploader.get(uploader))
+    .filter((record) => after === undefined || compareNewestFirst(record, after) > 0)
+    .sort(compareNewestFirst)
+    .slice(0, count)
+    .map(copy);
+}
+
+function listRemoteMediaAccessedBefore(state: MemoryState, before: number, limit: number) {
+  return [...state.media.values()]
+    .filter(
+      (record) => record.kind === "remote" && !record.protected && record.lastAccessAt < before,
+    )
+    .sort(
+      (a, b) =>
+        a.lastAccessAt - b.lastAccessAt ||
+        compareStrings(a.origin, b.origin) ||
+        compareStrings(a.mediaId, b.mediaId),
+    )
+    .slice(0, limit)
+    .map(copy);
+}
+
+function touchMedia(state: MemoryState, accesses: MediaAccess[]): void {
+  for (const access of accesses) {
+    const record = state.media.get(mediaKey(access.origin, access.mediaId));
+    if (record && record.lastAccessAt < access.at) record.lastAccessAt = access.at;
+  }
+}
+
+function deleteMedia(state: MemoryState, origin: string, mediaId: string) {
+  const key = mediaKey(origin, mediaId);
+  const record = state.media.get(key);
+  if (!record) return undefined;
+  state.media.delete(key);
+  removeFromIndex(state.bySha256, record.sha256, key);
+  if (record.uploader !== null) removeFromIndex(state.byUploader, record.uploader, key);
+  addUsage(state, record, -1);
+  const thumbnails = [...(state.thumbnails.get(key)?.values() ?? [])].sort(compareThumbnails);
+  state.thumbnails.delete(key);
+  return { media: record, thumbnails };
+}
+
+function setProtected(state: MemoryState, origin: string, mediaId: string, value: boolean) {
+  const record = state.media.get(mediaKey(origin, mediaId));
+  if (!record) return false;
+  record.protected = value;
+  return true;
+}
+
+/** The hashes a target names: quarantine follows the bytes to every record sharing them. */
+function hashesOf(state: MemoryState, target: NormalTarget): Set<string> {
+  if ("sha256" in target) return new Set([target.sha256]);
+  if ("uploader" in target) {
+    return new Set(recordsOf(state, state.byUploader.get(target.uploader)).map((r) => r.sha256));
+  }
+  const hashes = new Set<string>();
+  for (const mxc of target.mxcs) {
+    const record = state.media.get(mediaKey(mxc.origin, mxc.mediaId));
+    if (record) hashes.add(record.sha256);
+  }
+  return hashes;
+}
+
+function quarantine(state: MemoryState, target: NormalTarget, value: boolean) {
+  const affected: QuarantineResult["affected"] = [];
+  for (const sha256 of hashesOf(state, target)) {
+    for (const record of recordsOf(state, state.bySha256.get(sha256))) {
+      if (record.quarantined === value || (value && record.protected)) continue;
+      record.quarantined = value;
+      affected.push({ origin: record.origin, mediaId: record.mediaId, sha256 });
+    }
+  }
+  return affected;
+}
+
+function createPending(state: MemoryState, pending: PendingUpload, max: number | undefined) {
+  const key = mediaKey(pending.origin, pending.mediaId);
+  if (state.pending.has(key) || state.media.has(key)) return false;
+  if (max !== undefined) {
+    let unexpired = 0;
+    for (const other of state.pending.values()) {
+      if (other.creator === pending.creator && other.expiresAt > pending.createdAt) unexpired++;
+    }
+    if (unexpired >= max) throw pendingLimit(pending.creator, max);
+  }
+  state.pending.set(key, pending);
+  return true;
+}
+
+function completePending(state: MemoryState, record: MediaRecord, now: number): void {
+  const key = mediaKey(record.origin, record.mediaId);
+  const pending = state.pending.get(key);
+  if (!pending || pending.expiresAt <= now || !insertMedia(state, record)) {
+    if (state.media.has(key)) throw cannotOverwrite(record.origin, record.mediaId);
+    throw pendingNotFound(record.origin, record.mediaId);
+  }
+  state.pending.delete(key);
+}
+
+/** Deletes the entries with `expiresAt <= now`; returns how many. */
+function deleteExpired(entries: Map<string, { expiresAt: number }>, now: number): number {
+  let deleted = 0;
+  for (const [key, entry] of entries) {
+    if (entry.expiresAt <= now) {
+      entries.delete(key);
+      deleted++;
+    }
+  }
+  return deleted;
+}
+
+function putThumbnail(state: MemoryState, thumbnail: ThumbnailRecord): void {
+  const key = mediaKey(thumbnail.origin, thumbnail.mediaId);
+  let thumbnails = state.thumbnails.get(key);
+  if (!thumbnails) state.thumbnails.set(key, (thumbnails = new Map<string, ThumbnailRecord>()));
+  thumbnails.set(thumbnailKey(thumbnail), thumbnail);
+}
+
+function memoryBackend(state: MemoryState): MetadataBackend {
+  return {
+    insertMedia: (record) => insertMedia(state, record),
+    getMedia: (origin, mediaId) => {
+      const record = state.media.get(mediaKey(origin, mediaId));
+      return record && copy(record);
+    },
+    getMediaBySha256: (sha256) =>
+      recordsOf(state, state.bySha256.get(sha256))
+        .map(copy)
+        .sort((a, b) => compareStrings(a.origin, b.origin) || compareStrings(a.mediaId, b.mediaId)),
+    listMediaByUploader: (uploader, after, count) =>
+      listMediaByUploader(state, uploader, after, count),
+    listRemoteMediaAccessedBefore: (before, limit) =>
+      listRemoteMediaAccessedBefore(state, before, limit),
+    touchMedia: (accesses) => touchMedia(state, accesses),
+    deleteMedia: (origin, mediaId) => deleteMedia(state, origin, mediaId),
+    setProtected: (origin, mediaId, value) => setProtected(state, origin, mediaId, value),
+    quarantine: (target, value) => quarantine(state, target, value),
+    createPending: (pending, max) => createPending(state, pending, max),
+    getPending: (origin, mediaId) => {
+      const pending = state.pending.get(mediaKey(origin, mediaId));
+      return pending && { ...pending };
+    },
+    completePending: (record, now) => completePending(state, record, now),
+    deleteExpiredPending: (now) => deleteExpired(state.pending, now),
+    putThumbnail: (thumbnail) => putThumbnail(state, thumbnail),
+    getThumbnails: (origin, mediaId) =>
+      [...(state.thumbnails.get(mediaKey(origin, mediaId))?.values() ?? [])]
+        .map((thumbnail) => ({ ...thumbnail }))
+        .sort(compareThumbnails),
+    getPreview: (url, bucket, language) => {
+      const entry = state.previews.get(previewKey(url, bucket, language));
+      return entry && { ...entry };
+    },
+    putPreview: (entry) =>
+      state.previews.set(previewKey(entry.url, entry.bucket, entry.language), entry),
+    deleteExpiredPreviews: (now) => deleteExpired(state.previews, now),
+    getUsage: (userId) => {
+      const usage = state.usage.get(userId);
+      return usage && { ...usage };
+    },
+    migrate: async () => ({ applied: [], version: 0 }),
+    close: () => {},
+  };
+}
 
 /**
  * A metadata store in process memory, for tests and tiny single-process deployments.
@@ -62,238 +260,14 @@ const sortThumbnails = (list: ThumbnailRecord[]): ThumbnailRecord[] =>
  * ```
  */
 export function memoryMetadataStore(): MetadataStore {
-  const media = new Map<string, MediaRecord>();
-  const bySha256 = new Map<string, Set<string>>();
-  const byUploader = new Map<string, Set<string>>();
-  const pending = new Map<string, PendingUpload>();
-  const thumbnails = new Map<string, Map<string, ThumbnailRecord>>();
-  const previews = new Map<string, PreviewCacheEntry>();
-  const usage = new Map<string, UsageStats>();
-
-  function addToIndex(index: Map<string, Set<string>>, key: string, value: string): void {
-    let set = index.get(key);
-    if (!set) index.set(key, (set = new Set()));
-    set.add(value);
-  }
-  function removeFromIndex(index: Map<string, Set<string>>, key: string, value: string): void {
-    const set = index.get(key);
-    if (!set) return;
-    set.delete(value);
-    if (set.size === 0) index.delete(key);
-  }
-  function addUsage(record: MediaRecord, sign: 1 | -1): void {
-    if (record.kind !== "local" || record.uploader === null) return;
-    const u = usage.get(record.uploader) ?? { bytes: 0, count: 0 };
-    usage.set(record.uploader, { bytes: u.bytes + sign * record.size, count: u.count + sign });
-  }
-  function insert(record: MediaRecord): void {
-    const key = mediaKey(record.origin, record.mediaId);
-    if (media.has(key)) throw cannotOverwrite(record.origin, record.mediaId);
-    media.set(key, record);
-    addToIndex(bySha256, record.sha256, key);
-    if (record.uploader !== null) addToIndex(byUploader, record.uploader, key);
-    addUsage(record, 1);
-  }
-  const copy = (r: MediaRecord): MediaRecord => ({ ...r });
-  const unexpiredPendingOf = (creator: string, now: number): number => {
-    let n = 0;
-    for (const p of pending.values()) if (p.creator === creator && p.expiresAt > now) n++;
-    return n;
+  const state: MemoryState = {
+    media: new Map(),
+    bySha256: new Map(),
+    byUploader: new Map(),
+    pending: new Map(),
+    thumbnails: new Map(),
+    previews: new Map(),
+    usage: new Map(),
   };
-
-  return {
-    async insertMedia(record) {
-      insert(checkMediaRecord(record));
-    },
-
-    async getMedia(origin, mediaId) {
-      checkKey(origin, mediaId);
-      const r = media.get(mediaKey(origin, mediaId));
-      return r && copy(r);
-    },
-
-    async getMediaBySha256(sha256) {
-      checkSha256(sha256);
-      const keys = bySha256.get(sha256) ?? new Set<string>();
-      return [...keys]
-        .map((k) => copy(media.get(k)!))
-        .sort((a, b) => compareStrings(a.origin, b.origin) || compareStrings(a.mediaId, b.mediaId));
-    },
-
-    async listMediaByUploader(uploader, options = {}) {
-      checkString(uploader, "uploader");
-      const limit = checkLimit(options.limit);
-      const after = decodeCursor(options.cursor);
-      const all = [...(byUploader.get(uploader) ?? [])]
-        .map((k) => media.get(k)!)
-        .filter((r) => after === undefined || compareNewestFirst(r, after) > 0)
-        .sort(compareNewestFirst);
-      const items = all.slice(0, limit).map(copy);
-      const last = items.at(-1);
-      return all.length > limit && last ? { items, nextCursor: encodeCursor(last) } : { items };
-    },
-
-    async listRemoteMediaAccessedBefore(before, options = {}) {
-      checkTime(before, "before");
-      const limit = checkLimit(options.limit);
-      return [...media.values()]
-        .filter((r) => r.kind === "remote" && !r.protected && r.lastAccessAt < before)
-        .sort(
-          (a, b) =>
-            a.lastAccessAt - b.lastAccessAt ||
-            compareStrings(a.origin, b.origin) ||
-            compareStrings(a.mediaId, b.mediaId),
-        )
-        .slice(0, limit)
-        .map(copy);
-    },
-
-    async touchMedia(accesses) {
-      for (const a of checkAccesses(accesses)) {
-        const r = media.get(mediaKey(a.origin, a.mediaId));
-        if (r && r.lastAccessAt < a.at) r.lastAccessAt = a.at;
-      }
-    },
-
-    async deleteMedia(origin, mediaId) {
-      checkKey(origin, mediaId);
-      const key = mediaKey(origin, mediaId);
-      const record = media.get(key);
-      if (!record) return undefined;
-      media.delete(key);
-      removeFromIndex(bySha256, record.sha256, key);
-      if (record.uploader !== null) removeFromIndex(byUploader, record.uploader, key);
-      addUsage(record, -1);
-      const thumbs = sortThumbnails([...(thumbnails.get(key)?.values() ?? [])]);
-      thumbnails.delete(key);
-      return { media: record, thumbnails: thumbs };
-    },
-
-    async setProtected(origin, mediaId, value) {
-      checkKey(origin, mediaId);
-      checkBoolean(value, "protected");
-      const r = media.get(mediaKey(origin, mediaId));
-      if (!r) return false;
-      r.protected = value;
-      return true;
-    },
-
-    async quarantine(target: QuarantineTarget, value = true): Promise<QuarantineResult> {
-      const t = checkTarget(target);
-      const hashes = new Set<string>();
-      if ("sha256" in t) hashes.add(t.sha256);
-      else if ("uploader" in t) {
-        for (const k of byUploader.get(t.uploader) ?? []) hashes.add(media.get(k)!.sha256);
-      } else {
-        for (const m of t.mxcs) {
-          const r = media.get(mediaKey(m.origin, m.mediaId));
-          if (r) hashes.add(r.sha256);
-        }
-      }
-      const affected: QuarantineResult["affected"] = [];
-      for (const hash of hashes) {
-        for (const k of bySha256.get(hash) ?? []) {
-          const r = media.get(k)!;
-          if (r.quarantined === value || (value && r.protected)) continue;
-          r.quarantined = value;
-          affected.push({ origin: r.origin, mediaId: r.mediaId, sha256: r.sha256 });
-        }
-      }
-      publishQuarantine("memory", value, affected);
-      return { affected };
-    },
-
-    async createPending(p, options = {}) {
-      const entry = checkPending(p);
-      const max = checkMaxPending(options.maxPendingPerUser);
-      const key = mediaKey(entry.origin, entry.mediaId);
-      if (pending.has(key) || media.has(key)) throw cannotOverwrite(entry.origin, entry.mediaId);
-      if (max !== undefined && unexpiredPendingOf(entry.creator, entry.createdAt) >= max) {
-        throw pendingLimit(entry.creator, max);
-      }
-      pending.set(key, entry);
-    },
-
-    async getPending(origin, mediaId) {
-      checkKey(origin, mediaId);
-      const p = pending.get(mediaKey(origin, mediaId));
-      return p && { ...p };
-    },
-
-    async completePending(record, now) {
-      const r = checkMediaRecord(record);
-      checkTime(now, "now");
-      const key = mediaKey(r.origin, r.mediaId);
-      const p = pending.get(key);
-      if (!p || p.expiresAt <= now) {
-        if (media.has(key)) throw cannotOverwrite(r.origin, r.mediaId);
-        throw pendingNotFound(r.origin, r.mediaId);
-      }
-      insert(r);
-      pending.delete(key);
-    },
-
-    async deleteExpiredPending(now) {
-      checkTime(now, "now");
-      let n = 0;
-      for (const [k, p] of pending) {
-        if (p.expiresAt <= now) {
-          pending.delete(k);
-          n++;
-        }
-      }
-      return n;
-    },
-
-    async putThumbnail(thumbnail) {
-      const t = checkThumbnail(thumbnail);
-      const key = mediaKey(t.origin, t.mediaId);
-      let map = thumbnails.get(key);
-      if (!map) thumbnails.set(key, (map = new Map<string, ThumbnailRecord>()));
-      map.set(thumbKey(t), t);
-    },
-
-    async getThumbnails(origin, mediaId) {
-      checkKey(origin, mediaId);
-      const map = thumbnails.get(mediaKey(origin, mediaId));
-      return sortThumbnails([...(map?.values() ?? [])].map((t) => ({ ...t })));
-    },
-
-    async getPreview(url, bucket, language) {
-      checkString(url, "url");
-      checkTime(bucket, "bucket");
-      checkString(language, "language", { empty: true });
-      const e = previews.get(previewKey(url, bucket, language));
-      return e && { ...e };
-    },
-
-    async putPreview(entry) {
-      const e = checkPreview(entry);
-      previews.set(previewKey(e.url, e.bucket, e.language), e);
-    },
-
-    async deleteExpiredPreviews(now) {
-      checkTime(now, "now");
-      let n = 0;
-      for (const [k, e] of previews) {
-        if (e.expiresAt <= now) {
-          previews.delete(k);
-          n++;
-        }
-      }
-      return n;
-    },
-
-    async getUsage(userId) {
-      checkString(userId, "userId");
-      const u = usage.get(userId);
-      return u ? { ...u } : { bytes: 0, count: 0 };
-    },
-
-    async migrate() {
-      return { applied: [], version: 0 };
-    },
-
-    async close() {},
-  };
+  return checkedMetadataStore("memory", memoryBackend(state));
 }

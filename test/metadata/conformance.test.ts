@@ -1,15 +1,32 @@
 // The conformance suite against every store we ship: memory, real PostgreSQL (a throwaway
 // database, one schema per case, a second pool as the racing peer) and the embedded
 // SQLite default (a temp directory per case, a second handle on the same file as the peer).
-import { after, before } from "node:test";
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { memoryMetadataStore, postgresMetadataStore } from "../../src/metadata/index.js";
 import { sqliteMetadataStore } from "../../src/metadata/sqlite.js";
 import { describeMetadataStore } from "../../src/testing/metadata.js";
+import { ConfigError } from "../../src/errors.js";
 import { createTestDatabase, type TestDatabase } from "../harness/postgres.js";
 import { tempDir } from "../harness/tmp.js";
 
 describeMetadataStore("memory", () => memoryMetadataStore());
+
+describe("describeMetadataStore options", () => {
+  it("refuses a skip key that names no group or case, and a skip without a reason", () => {
+    const factory = () => memoryMetadataStore();
+    assert.throws(
+      () => describeMetadataStore("x", factory, { skip: { "no such case": "why" } as never }),
+      (err: unknown) => err instanceof ConfigError && /no such case/.test(err.message),
+    );
+    assert.throws(
+      () => describeMetadataStore("x", factory, { skip: { pending: "" } }),
+      (err: unknown) =>
+        err instanceof ConfigError && /options\.skip\["pending"\]/.test(err.message),
+    );
+  });
+});
 
 let db: TestDatabase | undefined;
 let peerPool: pg.Pool | undefined;

@@ -8,6 +8,10 @@ import { postgresMetadataStore, type PgPoolLike } from "../../src/metadata/index
 import { migrationLockKey } from "../../src/metadata/postgres.js";
 import { createTestDatabase, type TestDatabase } from "../harness/postgres.js";
 import { startChild } from "./race.js";
+import { ConfigError } from "../../src/errors.js";
+
+const configError = (pattern: RegExp) => (err: unknown) =>
+  err instanceof ConfigError && pattern.test(err.message);
 
 let db: TestDatabase;
 before(async () => {
@@ -231,14 +235,20 @@ describe("postgresMetadataStore migrations", () => {
   it("validates its options with messages naming the option", () => {
     assert.throws(
       () => postgresMetadataStore({ pool: db.pool, schema: "bad-name; DROP" }),
-      /options\.schema/,
+      configError(/options\.schema/),
     );
-    assert.throws(() => postgresMetadataStore({ pool: db.pool, schema: "" }), /options\.schema/);
-    assert.throws(() => postgresMetadataStore({ pool: {} as PgPoolLike }), /options\.pool/);
-    assert.throws(() => postgresMetadataStore(undefined as never), /pool/);
+    assert.throws(
+      () => postgresMetadataStore({ pool: db.pool, schema: "" }),
+      configError(/options\.schema/),
+    );
+    assert.throws(
+      () => postgresMetadataStore({ pool: {} as PgPoolLike }),
+      configError(/options\.pool/),
+    );
+    assert.throws(() => postgresMetadataStore(undefined as never), configError(/pool/));
     assert.throws(
       () => postgresMetadataStore({ pool: db.pool, preparedStatements: "yes" as never }),
-      /options\.preparedStatements/,
+      configError(/options\.preparedStatements/),
     );
   });
 

@@ -8,6 +8,10 @@ import Database from "better-sqlite3";
 import { sqliteMetadataStore } from "../../src/metadata/sqlite.js";
 import { tempDir } from "../harness/tmp.js";
 import { startChild } from "./race.js";
+import { ConfigError } from "../../src/errors.js";
+
+const configError = (pattern: RegExp) => (err: unknown) =>
+  err instanceof ConfigError && pattern.test(err.message);
 
 let dir: { path: string; cleanup(): Promise<void> };
 before(async () => {
@@ -87,16 +91,16 @@ describe("sqliteMetadataStore", () => {
   it("validates its options with messages naming the option", () => {
     assert.throws(
       () => sqliteMetadataStore({} as never),
-      /exactly one of options\.path or options\.directory/,
+      configError(/exactly one of options\.path or options\.directory/),
     );
     assert.throws(
       () => sqliteMetadataStore({ path: "a", directory: "b" } as never),
-      /exactly one of options\.path or options\.directory/,
+      configError(/exactly one of options\.path or options\.directory/),
     );
-    assert.throws(() => sqliteMetadataStore({ path: "" }), /options\.path/);
+    assert.throws(() => sqliteMetadataStore({ path: "" }), configError(/options\.path/));
     assert.throws(
       () => sqliteMetadataStore({ path: ":memory:", busyTimeoutMs: -1 }),
-      /options\.busyTimeoutMs/,
+      configError(/options\.busyTimeoutMs/),
     );
   });
 });

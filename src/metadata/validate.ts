@@ -1,5 +1,6 @@
-// Validation and helpers shared by every store, so all of them accept and refuse exactly
-// the same values (PostgreSQL cannot store NUL bytes; the others then refuse them too).
+// The one validator of every store's arguments, so all of them accept and refuse exactly the
+// same values with the same errors (PostgreSQL cannot store NUL bytes; the others then refuse
+// them too). `checked.ts` applies it before any store sees a value.
 import { MediaError } from "../errors.js";
 import type {
   MediaRecord,
@@ -9,6 +10,7 @@ import type {
   QuarantineTarget,
   ThumbnailRecord,
 } from "./types.js";
+import { compareStrings, mediaKey, type UploaderCursor } from "./order.js";
 
 /**
  * Page sizes of `listMediaByUploader` and `listRemoteMediaAccessedBefore`.
@@ -34,7 +36,7 @@ function invalid(message: string): MediaError {
 }
 
 /** A string that every store can keep verbatim: no NUL, well-formed UTF-16. */
-export function checkString(
+export function validateString(
   value: unknown,
   field: string,
   options: { empty?: boolean } = {},
@@ -48,24 +50,24 @@ export function checkString(
   return value;
 }
 
-function checkNullableString(value: unknown, field: string): string | null {
-  return value === null ? null : checkString(value, field, { empty: true });
+function validateNullableString(value: unknown, field: string): string | null {
+  return value === null ? null : validateString(value, field, { empty: true });
 }
 
-function checkInteger(value: unknown, field: string, min = 0): number {
+function validateInteger(value: unknown, field: string, min = 0): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     throw invalid(`Expected an integer >= ${min} for ${field} but received ${String(value)}`);
   }
   return value;
 }
 
-export function checkBoolean(value: unknown, field: string): boolean {
+export function validateBoolean(value: unknown, field: string): boolean {
   if (typeof value !== "boolean") throw invalid(`Expected a boolean for ${field}`);
   return value;
 }
 
 /** A lower-case hex SHA-256. */
-export function checkSha256(value: unknown, field = "sha256"): string {
+export function validateSha256(value: unknown, field = "sha256"): string {
   if (typeof value !== "string" || !SHA256.test(value)) {
     throw invalid(`Expected 64 lower-case hex digits for ${field}`);
   }
@@ -73,7 +75,7 @@ export function checkSha256(value: unknown, field = "sha256"): string {
 }
 
 /** Validates a record and returns a copy holding exactly the contract's fields. */
-export function checkMediaRecord(record: MediaRecord): MediaRecord {
+export function validateMediaRecord(record: MediaRecord): MediaRecord {
   if (typeof record !== "object" || record === null) throw invalid("Expected a media record");
   if (!KINDS.includes(record.kind)) {
     throw invalid(
@@ -81,77 +83,77 @@ export function checkMediaRecord(record: MediaRecord): MediaRecord {
     );
   }
   return {
-    origin: checkString(record.origin, "origin"),
-    mediaId: checkString(record.mediaId, "mediaId"),
+    origin: validateString(record.origin, "origin"),
+    mediaId: validateString(record.mediaId, "mediaId"),
     kind: record.kind,
-    contentType: checkString(record.contentType, "contentType", { empty: true }),
-    filename: checkNullableString(record.filename, "filename"),
-    size: checkInteger(record.size, "size"),
-    sha256: checkSha256(record.sha256),
-    datastoreId: checkString(record.datastoreId, "datastoreId"),
-    location: checkString(record.location, "location"),
-    uploader: record.uploader === null ? null : checkString(record.uploader, "uploader"),
-    createdAt: checkInteger(record.createdAt, "createdAt"),
-    lastAccessAt: checkInteger(record.lastAccessAt, "lastAccessAt"),
-    quarantined: checkBoolean(record.quarantined, "quarantined"),
-    protected: checkBoolean(record.protected, "protected"),
+    contentType: validateString(record.contentType, "contentType", { empty: true }),
+    filename: validateNullableString(record.filename, "filename"),
+    size: validateInteger(record.size, "size"),
+    sha256: validateSha256(record.sha256),
+    datastoreId: validateString(record.datastoreId, "datastoreId"),
+    location: validateString(record.location, "location"),
+    uploader: record.uploader === null ? null : validateString(record.uploader, "uploader"),
+    createdAt: validateInteger(record.createdAt, "createdAt"),
+    lastAccessAt: validateInteger(record.lastAccessAt, "lastAccessAt"),
+    quarantined: validateBoolean(record.quarantined, "quarantined"),
+    protected: validateBoolean(record.protected, "protected"),
   };
 }
 
-export function checkPending(pending: PendingUpload): PendingUpload {
+export function validatePendingUpload(pending: PendingUpload): PendingUpload {
   if (typeof pending !== "object" || pending === null) throw invalid("Expected a pending upload");
   return {
-    origin: checkString(pending.origin, "origin"),
-    mediaId: checkString(pending.mediaId, "mediaId"),
-    creator: checkString(pending.creator, "creator"),
-    createdAt: checkInteger(pending.createdAt, "createdAt"),
-    expiresAt: checkInteger(pending.expiresAt, "expiresAt"),
+    origin: validateString(pending.origin, "origin"),
+    mediaId: validateString(pending.mediaId, "mediaId"),
+    creator: validateString(pending.creator, "creator"),
+    createdAt: validateInteger(pending.createdAt, "createdAt"),
+    expiresAt: validateInteger(pending.expiresAt, "expiresAt"),
   };
 }
 
-export function checkThumbnail(thumbnail: ThumbnailRecord): ThumbnailRecord {
+export function validateThumbnailRecord(thumbnail: ThumbnailRecord): ThumbnailRecord {
   if (typeof thumbnail !== "object" || thumbnail === null)
     throw invalid("Expected a thumbnail record");
   if (thumbnail.method !== "crop" && thumbnail.method !== "scale") {
     throw invalid(`Expected method "crop" or "scale" but received ${String(thumbnail.method)}`);
   }
   return {
-    origin: checkString(thumbnail.origin, "origin"),
-    mediaId: checkString(thumbnail.mediaId, "mediaId"),
-    width: checkInteger(thumbnail.width, "width", 1),
-    height: checkInteger(thumbnail.height, "height", 1),
+    origin: validateString(thumbnail.origin, "origin"),
+    mediaId: validateString(thumbnail.mediaId, "mediaId"),
+    width: validateInteger(thumbnail.width, "width", 1),
+    height: validateInteger(thumbnail.height, "height", 1),
     method: thumbnail.method,
-    animated: checkBoolean(thumbnail.animated, "animated"),
-    contentType: checkString(thumbnail.contentType, "contentType", { empty: true }),
-    size: checkInteger(thumbnail.size, "size"),
-    sha256: checkSha256(thumbnail.sha256),
-    datastoreId: checkString(thumbnail.datastoreId, "datastoreId"),
-    location: checkString(thumbnail.location, "location"),
-    createdAt: checkInteger(thumbnail.createdAt, "createdAt"),
+    animated: validateBoolean(thumbnail.animated, "animated"),
+    contentType: validateString(thumbnail.contentType, "contentType", { empty: true }),
+    size: validateInteger(thumbnail.size, "size"),
+    sha256: validateSha256(thumbnail.sha256),
+    datastoreId: validateString(thumbnail.datastoreId, "datastoreId"),
+    location: validateString(thumbnail.location, "location"),
+    createdAt: validateInteger(thumbnail.createdAt, "createdAt"),
   };
 }
 
-export function checkPreview(entry: PreviewCacheEntry): PreviewCacheEntry {
+export function validatePreviewEntry(entry: PreviewCacheEntry): PreviewCacheEntry {
   if (typeof entry !== "object" || entry === null) throw invalid("Expected a preview cache entry");
   return {
-    url: checkString(entry.url, "url"),
-    bucket: checkInteger(entry.bucket, "bucket"),
-    language: checkString(entry.language, "language", { empty: true }),
-    json: checkString(entry.json, "json", { empty: true }),
-    expiresAt: checkInteger(entry.expiresAt, "expiresAt"),
+    url: validateString(entry.url, "url"),
+    bucket: validateInteger(entry.bucket, "bucket"),
+    language: validateString(entry.language, "language", { empty: true }),
+    json: validateString(entry.json, "json", { empty: true }),
+    expiresAt: validateInteger(entry.expiresAt, "expiresAt"),
   };
 }
 
-export function checkKey(origin: unknown, mediaId: unknown): void {
-  checkString(origin, "origin");
-  checkString(mediaId, "mediaId");
+export function validateKey(origin: unknown, mediaId: unknown): void {
+  validateString(origin, "origin");
+  validateString(mediaId, "mediaId");
 }
 
-export function checkTime(value: unknown, field: string): number {
-  return checkInteger(value, field);
+export function validateTime(value: unknown, field: string): number {
+  return validateInteger(value, field);
 }
 
-export function checkLimit(limit: unknown): number {
+export function validateLimit(limit: unknown): number {
   if (limit === undefined) return DEFAULT_METADATA_LIMITS.limit;
   if (
     typeof limit !== "number" ||
@@ -166,21 +168,21 @@ export function checkLimit(limit: unknown): number {
   return limit;
 }
 
-export function checkMaxPending(value: unknown): number | undefined {
+export function validateMaxPending(value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  return checkInteger(value, "maxPendingPerUser", 1);
+  return validateInteger(value, "maxPendingPerUser", 1);
 }
 
 /** Latest access per media, so a batch writes each row once. */
-export function checkAccesses(
+export function validateAccesses(
   accesses: ReadonlyArray<{ origin: string; mediaId: string; at: number }>,
 ): Array<{ origin: string; mediaId: string; at: number }> {
   if (!Array.isArray(accesses)) throw invalid("Expected an array of accesses");
   const latest = new Map<string, { origin: string; mediaId: string; at: number }>();
   for (const a of accesses as ReadonlyArray<{ origin: string; mediaId: string; at: number }>) {
-    const origin = checkString(a.origin, "origin");
-    const mediaId = checkString(a.mediaId, "mediaId");
-    const at = checkInteger(a.at, "at");
+    const origin = validateString(a.origin, "origin");
+    const mediaId = validateString(a.mediaId, "mediaId");
+    const at = validateInteger(a.at, "at");
     const key = mediaKey(origin, mediaId);
     const seen = latest.get(key);
     if (!seen || seen.at < at) latest.set(key, { origin, mediaId, at });
@@ -195,10 +197,10 @@ export function checkAccesses(
 export type NormalTarget =
   { sha256: string } | { uploader: string } | { mxcs: Array<{ origin: string; mediaId: string }> };
 
-export function checkTarget(target: QuarantineTarget): NormalTarget {
+export function validateQuarantineTarget(target: QuarantineTarget): NormalTarget {
   if (typeof target !== "object" || target === null) throw invalid("Expected a quarantine target");
-  if ("sha256" in target) return { sha256: checkSha256(target.sha256) };
-  if ("uploader" in target) return { uploader: checkString(target.uploader, "uploader") };
+  if ("sha256" in target) return { sha256: validateSha256(target.sha256) };
+  if ("uploader" in target) return { uploader: validateString(target.uploader, "uploader") };
   const list = "mxcs" in target ? target.mxcs : "mxc" in target ? [target.mxc] : undefined;
   if (!Array.isArray(list))
     throw invalid("Expected one of mxc, mxcs, sha256 or uploader to quarantine");
@@ -207,38 +209,15 @@ export function checkTarget(target: QuarantineTarget): NormalTarget {
       if (typeof m !== "object" || m === null)
         throw invalid("Expected { origin, mediaId } in mxcs");
       return {
-        origin: checkString(m.origin, "mxc.origin"),
-        mediaId: checkString(m.mediaId, "mxc.mediaId"),
+        origin: validateString(m.origin, "mxc.origin"),
+        mediaId: validateString(m.mediaId, "mxc.mediaId"),
       };
     }),
   };
 }
 
-/** NUL cannot occur in a stored string, so it separates the parts of a key unambiguously. */
-export function mediaKey(origin: string, mediaId: string): string {
-  return `${origin}\0${mediaId}`;
-}
-
-/** Code-point order (what PostgreSQL's "C" collation and SQLite's BINARY use on UTF-8). */
-export function compareStrings(a: string, b: string): number {
-  if (a === b) return 0;
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
-}
-
-/** Position after the last item of a page of a user's uploads (newest first). */
-export interface UploaderCursor {
-  createdAt: number;
-  origin: string;
-  mediaId: string;
-}
-
-export function encodeCursor(c: UploaderCursor): string {
-  return Buffer.from(JSON.stringify([c.createdAt, c.origin, c.mediaId]), "utf8").toString(
-    "base64url",
-  );
-}
-
-export function decodeCursor(cursor: unknown): UploaderCursor | undefined {
+/** The position a `listMediaByUploader` cursor stands for; `undefined` for the first page. */
+export function validateCursor(cursor: unknown): UploaderCursor | undefined {
   if (cursor === undefined) return undefined;
   if (typeof cursor !== "string" || cursor.length > 4096) throw invalid("Invalid cursor");
   let parsed: unknown;
@@ -262,31 +241,4 @@ export function decodeCursor(cursor: unknown): UploaderCursor | undefined {
     throw invalid("Invalid cursor");
   }
   return { createdAt: parsed[0], origin: parsed[1], mediaId: parsed[2] };
-}
-
-/** Newest first: createdAt, then origin, then mediaId, all descending. */
-export function compareNewestFirst(a: UploaderCursor, b: UploaderCursor): number {
-  return (
-    b.createdAt - a.createdAt ||
-    compareStrings(b.origin, a.origin) ||
-    compareStrings(b.mediaId, a.mediaId)
-  );
-}
-
-export function cannotOverwrite(origin: string, mediaId: string): MediaError {
-  return new MediaError("M_CANNOT_OVERWRITE_MEDIA", `Media ${origin}/${mediaId} already exists`);
-}
-
-export function pendingNotFound(origin: string, mediaId: string): MediaError {
-  return new MediaError(
-    "M_NOT_FOUND",
-    `No pending upload ${origin}/${mediaId} (unknown or expired)`,
-  );
-}
-
-export function pendingLimit(creator: string, max: number): MediaError {
-  return new MediaError(
-    "M_LIMIT_EXCEEDED",
-    `${creator} already has ${max} pending uploads (maxPendingPerUser); finish or let them expire first`,
-  );
 }
