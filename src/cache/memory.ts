@@ -1,8 +1,10 @@
 // The in-process tier: lru-cache bounded by bytes, never by entry count alone.
 import { LRUCache } from "lru-cache";
 import { createEmitter, type CacheMetricsHook } from "./events.js";
+import { ConfigError } from "../errors.js";
 import { singleFlight } from "./single-flight.js";
 import type { CacheSetOptions, MediaCache } from "./types.js";
+import { checkKey, checkSet, integerOption } from "./validate.js";
 
 /** Options of {@link memoryCache}. `maxBytes` is required: an unbounded cache does not type-check. */
 export interface MemoryCacheOptions {
@@ -55,35 +57,6 @@ export interface MemoryCache extends MediaCache {
   close(): Promise<void>;
 }
 
-/** @internal */
-export function positiveInteger(value: unknown, option: string, allowZero = false): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new RangeError(
-      `Expected ${allowZero ? "a non-negative" : "a positive"} integer for ${option} but received ${
-        typeof value === "number" ? String(value) : (JSON.stringify(value) ?? typeof value)
-      }`,
-    );
-  }
-  return value;
-}
-
-/** @internal */
-export function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== "string" || key === "") {
-    throw new TypeError(
-      `Expected a non-empty string cache key but received ${JSON.stringify(key)}`,
-    );
-  }
-}
-
-/** @internal */
-export function checkSet(key: unknown, value: unknown, options: CacheSetOptions | undefined): void {
-  checkKey(key);
-  if (!Buffer.isBuffer(value))
-    throw new TypeError(`Expected a Buffer value for cache key "${key}"`);
-  if (options?.ttlMs !== undefined) positiveInteger(options.ttlMs, "ttlMs");
-}
-
 /**
  * An in-process LRU cache of blobs bounded by their total size in bytes (lru-cache).
  * Values are stored as given, not copied: do not mutate a Buffer after `set`.
@@ -99,24 +72,26 @@ export function checkSet(key: unknown, value: unknown, options: CacheSetOptions 
  */
 export function memoryCache(options: MemoryCacheOptions): MemoryCache {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(
+    throw new ConfigError(
       "memoryCache needs options with maxBytes, e.g. memoryCache({ maxBytes: 64 * 1024 * 1024 })",
+      { option: "maxBytes" },
     );
   }
-  const maxBytes = positiveInteger(options.maxBytes, "memoryCache maxBytes");
+  const maxBytes = integerOption(options.maxBytes, "memoryCache", "maxBytes");
   const maxItemBytes =
     options.maxItemBytes === undefined
       ? Math.max(1, Math.floor(maxBytes / DEFAULT_MEMORY_CACHE_OPTIONS.maxItemBytesDivisor))
-      : positiveInteger(options.maxItemBytes, "memoryCache maxItemBytes");
+      : integerOption(options.maxItemBytes, "memoryCache", "maxItemBytes");
   if (maxItemBytes > maxBytes) {
-    throw new RangeError(
+    throw new ConfigError(
       `memoryCache maxItemBytes (${maxItemBytes}) must not exceed maxBytes (${maxBytes})`,
+      { option: "maxItemBytes" },
     );
   }
   const defaultTtlMs =
     options.defaultTtlMs === undefined
       ? undefined
-      : positiveInteger(options.defaultTtlMs, "memoryCache defaultTtlMs");
+      : integerOption(options.defaultTtlMs, "memoryCache", "defaultTtlMs");
   const name = options.name ?? DEFAULT_MEMORY_CACHE_OPTIONS.name;
   const events = createEmitter(options.metrics);
   const now = options.now;
