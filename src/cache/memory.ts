@@ -57,20 +57,11 @@ export interface MemoryCache extends MediaCache {
   close(): Promise<void>;
 }
 
-/**
- * An in-process LRU cache of blobs bounded by their total size in bytes (lru-cache).
- * Values are stored as given, not copied: do not mutate a Buffer after `set`.
- *
- * @example
- * ```ts
- * import { memoryCache } from "matrix-media-kit/cache";
- *
- * const l1 = memoryCache({ maxBytes: 256 * 1024 * 1024 });
- * await l1.set("local:example.org/abc", Buffer.from("..."), { ttlMs: 60_000 });
- * const hit = await l1.get("local:example.org/abc");
- * ```
- */
-export function memoryCache(options: MemoryCacheOptions): MemoryCache {
+/** The LRU behind a memory cache, with its options checked. */
+function createLru(options: MemoryCacheOptions): {
+  lru: LRUCache<string, Buffer>;
+  maxItemBytes: number;
+} {
   if (typeof options !== "object" || options === null) {
     throw new ConfigError(
       "memoryCache needs options with maxBytes, e.g. memoryCache({ maxBytes: 64 * 1024 * 1024 })",
@@ -92,10 +83,7 @@ export function memoryCache(options: MemoryCacheOptions): MemoryCache {
     options.defaultTtlMs === undefined
       ? undefined
       : integerOption(options.defaultTtlMs, "memoryCache", "defaultTtlMs");
-  const name = options.name ?? DEFAULT_MEMORY_CACHE_OPTIONS.name;
-  const events = createEmitter(options.metrics);
   const now = options.now;
-
   const lru = new LRUCache<string, Buffer>({
     maxSize: maxBytes,
     maxEntrySize: maxItemBytes,
@@ -107,6 +95,27 @@ export function memoryCache(options: MemoryCacheOptions): MemoryCache {
     // An injected clock is read on every access (no cached "now"), so tests can step it.
     ...(now === undefined ? {} : { perf: { now }, ttlResolution: 0 }),
   });
+  return { lru, maxItemBytes };
+}
+
+/**
+ * An in-process LRU cache of blobs bounded by their total size in bytes (lru-cache).
+ * Values are stored as given, not copied: do not mutate a Buffer after `set`.
+ *
+ * @example
+ * ```ts
+ * import { memoryCache } from "matrix-media-kit/cache";
+ *
+ * const l1 = memoryCache({ maxBytes: 256 * 1024 * 1024 });
+ * await l1.set("local:example.org/abc", Buffer.from("..."), { ttlMs: 60_000 });
+ * const hit = await l1.get("local:example.org/abc");
+ * ```
+ */
+export function memoryCache(options: MemoryCacheOptions): MemoryCache {
+  const { lru, maxItemBytes } = createLru(options);
+  const name = options.name ?? DEFAULT_MEMORY_CACHE_OPTIONS.name;
+  const events = createEmitter(options.metrics);
+  const defaultTtlMs = options.defaultTtlMs;
 
   const get = async (key: string): Promise<Buffer | undefined> => {
     checkKey(key);
