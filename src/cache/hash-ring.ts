@@ -1,6 +1,7 @@
 // Rendezvous (highest-random-weight) hashing: every key scores every shard and goes to
 // the best score. No virtual nodes to tune, an even spread for any shard names, and
 // adding or removing one of N shards moves only the keys that shard wins or loses (≈1/N).
+import { ConfigError } from "../errors.js";
 
 /**
  * MurmurHash3 (x86, 32-bit) over the UTF-16 code units of `text`, two units per block.
@@ -78,19 +79,22 @@ export class HashRing {
 
   /**
    * @param shards - distinct, non-empty shard names
-   * @throws TypeError when a name is empty or repeated
+   * @throws ConfigError (a RangeError) when a name is empty or repeated
    */
   constructor(shards: Iterable<string>) {
     const names = [...shards];
     const seen = new Set<string>();
     for (const name of names) {
       if (typeof name !== "string" || name === "") {
-        throw new TypeError(
+        throw new ConfigError(
           `Expected non-empty strings for HashRing shards but received ${JSON.stringify(name)}`,
+          { option: "shards" },
         );
       }
       if (seen.has(name))
-        throw new TypeError(`HashRing shards must be distinct but "${name}" appears twice`);
+        throw new ConfigError(`HashRing shards must be distinct but "${name}" appears twice`, {
+          option: "shards",
+        });
       seen.add(name);
     }
     // Sorted so ties (astronomically rare) break the same way whatever the input order.

@@ -43,9 +43,9 @@ export {
 } from "./invalidation.js";
 export {
   DEFAULT_REDIS_RING_OPTIONS,
-  redisRingCache,
-  type RedisRingCache,
+  type ProbeStrategy,
   type RedisRingCacheOptions,
   type RedisShard,
-  type RedisShardStatus,
-} from "./redis.js";
+} from "./redis/options.js";
+export { redisRingCache, type RedisRingCache } from "./redis/ring.js";
+export type { RedisShardStatus } from "./redis/shard.js";

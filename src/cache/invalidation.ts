@@ -3,8 +3,8 @@
 // drop their local tiers, because messages sent during the gap are lost.
 import { randomUUID } from "node:crypto";
 import type { Redis, RedisOptions } from "ioredis";
-import { createEmitter, toError, type CacheMetricsHook } from "./events.js";
-import { positiveInteger } from "./memory.js";
+import { ConfigError } from "../errors.js";
+import { createEmitter, toError, type CacheMetricsHook, type Emitter } from "./events.js";
 import {
   FAIL_FAST,
   dispose,
@@ -12,8 +12,10 @@ import {
   parseRedisUrl,
   redact,
   withTimeout,
+  type ParsedRedisUrl,
 } from "./redis-client.js";
 import type { CacheInvalidation, InvalidationEvent, InvalidationMessage } from "./tiered.js";
+import { integerOption } from "./validate.js";
 
 /** Options of {@link redisInvalidation}: give `url`, or an ioredis client as `redis`. */
 export interface RedisInvalidationOptions {
@@ -67,6 +69,215 @@ interface Wire {
   keys?: string[];
 }
 
+interface BusState {
+  readonly options: RedisInvalidationOptions;
+  /** The parsed `url`, or undefined for an injected client. */
+  readonly parsed: ParsedRedisUrl | undefined;
+  readonly channel: string;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly name: string;
+  readonly origin: string;
+  readonly events: Emitter;
+  readonly listeners: Set<(event: InvalidationEvent) => void>;
+  /** Background re-publishes. */
+  readonly timers: Set<NodeJS.Timeout>;
+  publisher: Redis | undefined;
+  subscriber: Redis | undefined;
+  connecting: Promise<void> | undefined;
+  closed: boolean;
+}
+
+const FACTORY = "redisInvalidation";
+const D = DEFAULT_REDIS_INVALIDATION_OPTIONS;
+
+function createBusState(options: RedisInvalidationOptions): BusState {
+  if (
+    typeof options !== "object" ||
+    options === null ||
+    (options.url === undefined) === (options.redis === undefined)
+  ) {
+    throw new ConfigError(`${FACTORY} needs exactly one of url or redis (an ioredis client)`, {
+      option: "url",
+    });
+  }
+  const channel = options.channel ?? D.channel;
+  if (typeof channel !== "string" || channel === "")
+    throw new ConfigError(`Expected a non-empty string for ${FACTORY} channel`, {
+      option: "channel",
+    });
+  return {
+    options,
+    parsed: options.url === undefined ? undefined : parseRedisUrl(options.url, `${FACTORY} url`),
+    channel,
+    timeoutMs: integerOption(
+      options.commandTimeoutMs ?? D.commandTimeoutMs,
+      FACTORY,
+      "commandTimeoutMs",
+    ),
+    retries: integerOption(
+      options.publishRetries ?? D.publishRetries,
+      FACTORY,
+      "publishRetries",
+      true,
+    ),
+    name: options.name ?? D.name,
+    origin: options.origin ?? randomUUID(),
+    events: createEmitter(options.metrics),
+    listeners: new Set(),
+    timers: new Set(),
+    publisher: undefined,
+    subscriber: undefined,
+    connecting: undefined,
+    closed: false,
+  };
+}
+
+function reportError(bus: BusState, op: string, error: unknown): void {
+  if (bus.events.enabled())
+    bus.events.emit({ type: "error", cache: bus.name, op, error: toError(error) });
+}
+
+function deliver(bus: BusState, event: InvalidationEvent): void {
+  for (const listener of bus.listeners) {
+    try {
+      listener(event);
+    } catch (error) {
+      reportError(bus, "listener", error);
+    }
+  }
+}
+
+const backoff = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
+
+/** Builds the publisher and the subscriber (a subscribed connection cannot publish). */
+function createClients(
+  bus: BusState,
+  RedisClass: typeof Redis,
+): { publisher: Redis; subscriber: Redis } {
+  const { options, parsed } = bus;
+  if (options.redis !== undefined) {
+    const subscriber = options.redis.duplicate({
+      lazyConnect: true,
+      retryStrategy: backoff,
+      enableOfflineQueue: true,
+    });
+    return { publisher: options.redis, subscriber };
+  }
+  const tls =
+    parsed!.options.tls === undefined
+      ? undefined
+      : { ...options.redisOptions?.tls, ...parsed!.options.tls };
+  const target: RedisOptions = { ...options.redisOptions, ...parsed!.options, tls };
+  // The publisher reconnects in the background too, but never queues or replays.
+  const publisher = new RedisClass({
+    ...target,
+    ...FAIL_FAST,
+    retryStrategy: backoff,
+    connectionName: "mmk-invalidation-pub",
+  });
+  const subscriber = new RedisClass({
+    ...target,
+    lazyConnect: true,
+    retryStrategy: backoff,
+    connectionName: "mmk-invalidation-sub",
+  });
+  publisher.on("error", (error: Error) => reportError(bus, "publisher", error));
+  publisher.connect().catch((error: unknown) => reportError(bus, "connect", error));
+  return { publisher, subscriber };
+}
+
+function onMessage(bus: BusState, payload: Buffer): void {
+  let wire: Wire;
+  try {
+    wire = JSON.parse(payload.toString("utf8")) as Wire;
+  } catch (error) {
+    reportError(bus, "decode", error);
+    return;
+  }
+  if (wire.v !== 1 || wire.origin === bus.origin) return;
+  if (wire.type === "delete" && Array.isArray(wire.keys))
+    deliver(bus, { type: "delete", keys: wire.keys });
+  else if (wire.type === "clear") deliver(bus, { type: "clear" });
+}
+
+async function open(bus: BusState): Promise<void> {
+  const { Redis: RedisClass } = await loadIoredis();
+  if (bus.closed) return;
+  const { publisher, subscriber: sub } = createClients(bus, RedisClass);
+  bus.publisher = publisher;
+  bus.subscriber = sub;
+  sub.on("error", (error: Error) => reportError(bus, "subscriber", error));
+  let lost = false;
+  sub.on("close", () => {
+    lost = true;
+  });
+  sub.on("ready", () => {
+    // ioredis re-subscribes on its own after a reconnect; whatever was published in
+    // between is gone, so local tiers must forget everything.
+    if (lost && !bus.closed) {
+      lost = false;
+      deliver(bus, { type: "reset", reason: "invalidation subscriber reconnected" });
+    }
+  });
+  sub.on("messageBuffer", (_channel: Buffer, payload: Buffer) => onMessage(bus, payload));
+  const what = `subscribing to ${bus.parsed === undefined ? "invalidation channel" : redact(bus.parsed.name)}`;
+  await withTimeout(
+    (async () => {
+      await sub.connect();
+      await sub.subscribe(bus.channel);
+    })(),
+    Math.max(bus.timeoutMs * 4, 1000),
+    what,
+  ).catch((error: unknown) => {
+    // Keeps retrying in the background (retryStrategy); a later ready emits reset.
+    lost = true;
+    reportError(bus, "subscribe", error);
+  });
+}
+
+const connect = (bus: BusState): Promise<void> => (bus.connecting ??= open(bus));
+
+async function send(bus: BusState, wire: Wire, attempt: number): Promise<void> {
+  if (bus.closed) return;
+  try {
+    // The subscriber may still be connecting (up to a second): a publish does not wait
+    // for it beyond its own deadline; a failure is retried in the background.
+    await withTimeout(connect(bus), bus.timeoutMs, "connecting the invalidation bus");
+    const publisher = bus.publisher;
+    if (publisher === undefined) throw new Error("invalidation publisher is not connected");
+    await withTimeout(
+      publisher.publish(bus.channel, JSON.stringify(wire)),
+      bus.timeoutMs,
+      "PUBLISH",
+    );
+  } catch (error) {
+    reportError(bus, "publish", error);
+    if (attempt < bus.retries && !bus.closed) {
+      const timer = setTimeout(
+        () => {
+          bus.timers.delete(timer);
+          void send(bus, wire, attempt + 1);
+        },
+        200 * 2 ** attempt,
+      );
+      timer.unref();
+      bus.timers.add(timer);
+    }
+  }
+}
+
+async function close(bus: BusState): Promise<void> {
+  if (bus.closed) return;
+  bus.closed = true;
+  for (const timer of bus.timers) clearTimeout(timer);
+  bus.timers.clear();
+  bus.listeners.clear();
+  await bus.connecting?.catch(() => undefined);
+  if (bus.subscriber !== undefined) dispose(bus.subscriber);
+  if (bus.publisher !== undefined && bus.options.redis === undefined) dispose(bus.publisher);
+}
+
 /**
  * A {@link CacheInvalidation} bus over Redis pub/sub, for {@link tieredCache}: a `delete`
  * in one process evicts the key from every other process's in-memory tier.
@@ -86,175 +297,21 @@ interface Wire {
  * ```
  */
 export function redisInvalidation(options: RedisInvalidationOptions): CacheInvalidation {
-  if (
-    typeof options !== "object" ||
-    options === null ||
-    (options.url === undefined) === (options.redis === undefined)
-  ) {
-    throw new TypeError("redisInvalidation needs exactly one of url or redis (an ioredis client)");
-  }
-  const parsed =
-    options.url === undefined ? undefined : parseRedisUrl(options.url, "redisInvalidation url");
-  const channel = options.channel ?? DEFAULT_REDIS_INVALIDATION_OPTIONS.channel;
-  if (typeof channel !== "string" || channel === "")
-    throw new TypeError("Expected a non-empty string for redisInvalidation channel");
-  const timeoutMs = positiveInteger(
-    options.commandTimeoutMs ?? DEFAULT_REDIS_INVALIDATION_OPTIONS.commandTimeoutMs,
-    "redisInvalidation commandTimeoutMs",
-  );
-  const retries = positiveInteger(
-    options.publishRetries ?? DEFAULT_REDIS_INVALIDATION_OPTIONS.publishRetries,
-    "redisInvalidation publishRetries",
-    true,
-  );
-  const name = options.name ?? DEFAULT_REDIS_INVALIDATION_OPTIONS.name;
-  const origin = options.origin ?? randomUUID();
-  const events = createEmitter(options.metrics);
-  const listeners = new Set<(event: InvalidationEvent) => void>();
-  const timers = new Set<NodeJS.Timeout>();
-  let publisher: Redis | undefined;
-  let subscriber: Redis | undefined;
-  let connecting: Promise<void> | undefined;
-  let closed = false;
-
-  const fail = (op: string, error: unknown) => {
-    if (events.enabled()) events.emit({ type: "error", cache: name, op, error: toError(error) });
-  };
-  const deliver = (event: InvalidationEvent) => {
-    for (const listener of listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        fail("listener", error);
-      }
-    }
-  };
-
-  const open = async (): Promise<void> => {
-    const { Redis: RedisClass } = await loadIoredis();
-    if (closed) return;
-    const backoff = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
-    if (options.redis !== undefined) {
-      publisher = options.redis;
-      subscriber = options.redis.duplicate({
-        lazyConnect: true,
-        retryStrategy: backoff,
-        enableOfflineQueue: true,
-      });
-    } else {
-      // The publisher reconnects in the background too, but never queues or replays.
-      const tls =
-        parsed!.options.tls === undefined
-          ? undefined
-          : { ...options.redisOptions?.tls, ...parsed!.options.tls };
-      publisher = new RedisClass({
-        ...options.redisOptions,
-        ...parsed!.options,
-        tls,
-        ...FAIL_FAST,
-        retryStrategy: backoff,
-        connectionName: "mmk-invalidation-pub",
-      });
-      subscriber = new RedisClass({
-        ...options.redisOptions,
-        ...parsed!.options,
-        tls,
-        lazyConnect: true,
-        retryStrategy: backoff,
-        connectionName: "mmk-invalidation-sub",
-      });
-      publisher.on("error", (error: Error) => fail("publisher", error));
-      publisher.connect().catch((error: unknown) => fail("connect", error));
-    }
-    const sub = subscriber;
-    sub.on("error", (error: Error) => fail("subscriber", error));
-    let lost = false;
-    sub.on("close", () => {
-      lost = true;
-    });
-    sub.on("ready", () => {
-      // ioredis re-subscribes on its own after a reconnect; whatever was published in
-      // between is gone, so local tiers must forget everything.
-      if (lost && !closed) {
-        lost = false;
-        deliver({ type: "reset", reason: "invalidation subscriber reconnected" });
-      }
-    });
-    sub.on("messageBuffer", (_channel: Buffer, payload: Buffer) => {
-      let wire: Wire;
-      try {
-        wire = JSON.parse(payload.toString("utf8")) as Wire;
-      } catch (error) {
-        fail("decode", error);
-        return;
-      }
-      if (wire.v !== 1 || wire.origin === origin) return;
-      if (wire.type === "delete" && Array.isArray(wire.keys))
-        deliver({ type: "delete", keys: wire.keys });
-      else if (wire.type === "clear") deliver({ type: "clear" });
-    });
-    await withTimeout(
-      (async () => {
-        await sub.connect();
-        await sub.subscribe(channel);
-      })(),
-      Math.max(timeoutMs * 4, 1000),
-      `subscribing to ${parsed === undefined ? "invalidation channel" : redact(parsed.name)}`,
-    ).catch((error: unknown) => {
-      // Keeps retrying in the background (retryStrategy); a later ready emits reset.
-      lost = true;
-      fail("subscribe", error);
-    });
-  };
-
-  const connect = (): Promise<void> => (connecting ??= open());
-
-  const send = async (wire: Wire, attempt: number): Promise<void> => {
-    if (closed) return;
-    try {
-      // The subscriber may still be connecting (up to a second): a publish does not wait
-      // for it beyond its own deadline; a failure is retried in the background.
-      await withTimeout(connect(), timeoutMs, "connecting the invalidation bus");
-      if (publisher === undefined) throw new Error("invalidation publisher is not connected");
-      await withTimeout(publisher.publish(channel, JSON.stringify(wire)), timeoutMs, "PUBLISH");
-    } catch (error) {
-      fail("publish", error);
-      if (attempt < retries && !closed) {
-        const timer = setTimeout(
-          () => {
-            timers.delete(timer);
-            void send(wire, attempt + 1);
-          },
-          200 * 2 ** attempt,
-        );
-        timer.unref();
-        timers.add(timer);
-      }
-    }
-  };
-
+  const bus = createBusState(options);
   return {
-    connect,
+    connect: () => connect(bus),
     subscribe(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
+      bus.listeners.add(listener);
+      return () => void bus.listeners.delete(listener);
     },
     async publish(message: InvalidationMessage) {
+      const { origin } = bus;
       const wire: Wire =
         message.type === "delete"
           ? { v: 1, origin, type: "delete", keys: [...message.keys] }
           : { v: 1, origin, type: "clear" };
-      await send(wire, 0);
+      await send(bus, wire, 0);
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      listeners.clear();
-      await connecting?.catch(() => undefined);
-      if (subscriber !== undefined) dispose(subscriber);
-      if (publisher !== undefined && options.redis === undefined) dispose(publisher);
-    },
+    close: () => close(bus),
   };
 }

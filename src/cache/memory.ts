@@ -1,8 +1,10 @@
 // The in-process tier: lru-cache bounded by bytes, never by entry count alone.
 import { LRUCache } from "lru-cache";
 import { createEmitter, type CacheMetricsHook } from "./events.js";
+import { ConfigError } from "../errors.js";
 import { singleFlight } from "./single-flight.js";
 import type { CacheSetOptions, MediaCache } from "./types.js";
+import { checkKey, checkSet, integerOption } from "./validate.js";
 
 /** Options of {@link memoryCache}. `maxBytes` is required: an unbounded cache does not type-check. */
 export interface MemoryCacheOptions {
@@ -55,33 +57,45 @@ export interface MemoryCache extends MediaCache {
   close(): Promise<void>;
 }
 
-/** @internal */
-export function positiveInteger(value: unknown, option: string, allowZero = false): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new RangeError(
-      `Expected ${allowZero ? "a non-negative" : "a positive"} integer for ${option} but received ${
-        typeof value === "number" ? String(value) : (JSON.stringify(value) ?? typeof value)
-      }`,
+/** The LRU behind a memory cache, with its options checked. */
+function createLru(options: MemoryCacheOptions): {
+  lru: LRUCache<string, Buffer>;
+  maxItemBytes: number;
+} {
+  if (typeof options !== "object" || options === null) {
+    throw new ConfigError(
+      "memoryCache needs options with maxBytes, e.g. memoryCache({ maxBytes: 64 * 1024 * 1024 })",
+      { option: "maxBytes" },
     );
   }
-  return value;
-}
-
-/** @internal */
-export function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== "string" || key === "") {
-    throw new TypeError(
-      `Expected a non-empty string cache key but received ${JSON.stringify(key)}`,
+  const maxBytes = integerOption(options.maxBytes, "memoryCache", "maxBytes");
+  const maxItemBytes =
+    options.maxItemBytes === undefined
+      ? Math.max(1, Math.floor(maxBytes / DEFAULT_MEMORY_CACHE_OPTIONS.maxItemBytesDivisor))
+      : integerOption(options.maxItemBytes, "memoryCache", "maxItemBytes");
+  if (maxItemBytes > maxBytes) {
+    throw new ConfigError(
+      `memoryCache maxItemBytes (${maxItemBytes}) must not exceed maxBytes (${maxBytes})`,
+      { option: "maxItemBytes" },
     );
   }
-}
-
-/** @internal */
-export function checkSet(key: unknown, value: unknown, options: CacheSetOptions | undefined): void {
-  checkKey(key);
-  if (!Buffer.isBuffer(value))
-    throw new TypeError(`Expected a Buffer value for cache key "${key}"`);
-  if (options?.ttlMs !== undefined) positiveInteger(options.ttlMs, "ttlMs");
+  const defaultTtlMs =
+    options.defaultTtlMs === undefined
+      ? undefined
+      : integerOption(options.defaultTtlMs, "memoryCache", "defaultTtlMs");
+  const now = options.now;
+  const lru = new LRUCache<string, Buffer>({
+    maxSize: maxBytes,
+    maxEntrySize: maxItemBytes,
+    // lru-cache wants positive sizes; an empty value still costs its entry.
+    sizeCalculation: (value) => Math.max(1, value.length),
+    ...(defaultTtlMs === undefined ? {} : { ttl: defaultTtlMs }),
+    ttlAutopurge: false,
+    allowStale: false,
+    // An injected clock is read on every access (no cached "now"), so tests can step it.
+    ...(now === undefined ? {} : { perf: { now }, ttlResolution: 0 }),
+  });
+  return { lru, maxItemBytes };
 }
 
 /**
@@ -98,40 +112,10 @@ export function checkSet(key: unknown, value: unknown, options: CacheSetOptions 
  * ```
  */
 export function memoryCache(options: MemoryCacheOptions): MemoryCache {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      "memoryCache needs options with maxBytes, e.g. memoryCache({ maxBytes: 64 * 1024 * 1024 })",
-    );
-  }
-  const maxBytes = positiveInteger(options.maxBytes, "memoryCache maxBytes");
-  const maxItemBytes =
-    options.maxItemBytes === undefined
-      ? Math.max(1, Math.floor(maxBytes / DEFAULT_MEMORY_CACHE_OPTIONS.maxItemBytesDivisor))
-      : positiveInteger(options.maxItemBytes, "memoryCache maxItemBytes");
-  if (maxItemBytes > maxBytes) {
-    throw new RangeError(
-      `memoryCache maxItemBytes (${maxItemBytes}) must not exceed maxBytes (${maxBytes})`,
-    );
-  }
-  const defaultTtlMs =
-    options.defaultTtlMs === undefined
-      ? undefined
-      : positiveInteger(options.defaultTtlMs, "memoryCache defaultTtlMs");
+  const { lru, maxItemBytes } = createLru(options);
   const name = options.name ?? DEFAULT_MEMORY_CACHE_OPTIONS.name;
   const events = createEmitter(options.metrics);
-  const now = options.now;
-
-  const lru = new LRUCache<string, Buffer>({
-    maxSize: maxBytes,
-    maxEntrySize: maxItemBytes,
-    // lru-cache wants positive sizes; an empty value still costs its entry.
-    sizeCalculation: (value) => Math.max(1, value.length),
-    ...(defaultTtlMs === undefined ? {} : { ttl: defaultTtlMs }),
-    ttlAutopurge: false,
-    allowStale: false,
-    // An injected clock is read on every access (no cached "now"), so tests can step it.
-    ...(now === undefined ? {} : { perf: { now }, ttlResolution: 0 }),
-  });
+  const defaultTtlMs = options.defaultTtlMs;
 
   const get = async (key: string): Promise<Buffer | undefined> => {
     checkKey(key);

@@ -1,6 +1,7 @@
 // Turning shard URLs into ioredis options, without loading ioredis until a client is built.
 import { isIP } from "node:net";
 import type { Redis, RedisOptions } from "ioredis";
+import { ConfigError } from "../errors.js";
 
 /** @internal The ioredis module, imported on first use so `matrix-media-kit/cache` stays light. */
 export async function loadIoredis(): Promise<{ Redis: typeof Redis }> {
@@ -25,8 +26,9 @@ export function parseRedisUrl(raw: string, option: string): ParsedRedisUrl {
   try {
     url = new URL(raw);
   } catch {
-    throw new TypeError(
+    throw new ConfigError(
       `Expected a redis://, rediss:// or unix:// URL for ${option} but received ${JSON.stringify(redact(raw))}`,
+      { option },
     );
   }
   const query = url.searchParams;
@@ -38,8 +40,9 @@ export function parseRedisUrl(raw: string, option: string): ParsedRedisUrl {
   if (dbText) {
     db = Number(dbText);
     if (!Number.isSafeInteger(db) || db < 0) {
-      throw new TypeError(
+      throw new ConfigError(
         `Expected a database number in ${option} but received ${JSON.stringify(dbText)}`,
+        { option },
       );
     }
   }
@@ -52,8 +55,9 @@ export function parseRedisUrl(raw: string, option: string): ParsedRedisUrl {
     case "unix:": {
       const path = decodeURIComponent(url.pathname);
       if (path === "" || path === "/")
-        throw new TypeError(
+        throw new ConfigError(
           `Expected a socket path in ${option}, e.g. unix:///run/redis/redis.sock`,
+          { option },
         );
       return { name: `unix://${path}${db ? `?db=${db}` : ""}`, options: { path, ...auth } };
     }
@@ -75,7 +79,7 @@ export function parseRedisUrl(raw: string, option: string): ParsedRedisUrl {
       };
     }
     default:
-      throw new TypeError(
+      throw new ConfigError(
         `Expected a redis://, rediss:// or unix:// URL for ${option} but received ${JSON.stringify(redact(raw))}`,
       );
   }
