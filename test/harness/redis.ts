@@ -20,6 +20,11 @@ export interface RedisOptions {
    * `rediss://…`. Clients are not asked for certificates.
    */
   tls?: { certFile: string; keyFile: string; caFile: string };
+  /**
+   * Run as a cluster node with its bus on its own free port. Redis's default bus port is
+   * port + 10000, which is past 65535 (or taken) for many ephemeral ports.
+   */
+  cluster?: boolean;
 }
 
 export interface RedisProcess {
@@ -90,6 +95,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
     "",
     "--daemonize",
     "no",
+    ...(options.cluster
+      ? ["--cluster-enabled", "yes", "--cluster-port", String(await freePort())]
+      : []),
     ...(options.password ? ["--requirepass", options.password] : []),
     ...(socketPath ? ["--unixsocket", socketPath, "--unixsocketperm", "700"] : []),
     ...(options.tls
