@@ -1,7 +1,7 @@
 // Helpers shared by the drivers: key validation, streaming with hashing, range checks.
 import { createHash, type Hash } from "node:crypto";
 import { channel } from "node:diagnostics_channel";
-import { MediaError } from "../errors.js";
+import { ConfigError, MediaError } from "../errors.js";
 import type { ByteRange } from "./types.js";
 
 /** Publishes `{ datastore, op, key?, size?, durationMs?, error? }` events. */
@@ -170,13 +170,25 @@ export function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-export function validateId(id: unknown, option = "id"): string {
+/** A datastore `id` option, or a {@link ConfigError} naming `factory` and `option`. */
+export function validateId(id: unknown, option: string, factory: string): string {
   if (typeof id !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
-    throw new TypeError(
-      `Expected ${option} to match ^[A-Za-z0-9._-]{1,64}$ but received ${JSON.stringify(id)}`,
+    throw new ConfigError(
+      `${factory}: expected options.${option} to match ^[A-Za-z0-9._-]{1,64}$ but received ${JSON.stringify(id)}`,
+      { option },
     );
   }
   return id;
+}
+
+/** Refuses writes to a read-only datastore. */
+export function refuseReadOnly(store: { id: string; readOnly: boolean }, op: string): void {
+  if (store.readOnly) {
+    throw new MediaError(
+      "M_FORBIDDEN",
+      `Datastore "${store.id}" is read-only: ${op} refused (readOnly)`,
+    );
+  }
 }
 
 /**
