@@ -49,7 +49,12 @@ async function writeSource(handle: FileHandle, hashing: HashingSource): Promise<
 }
 
 /** Moves the complete temporary file to the blob's path; true when the blob was already there. */
-async function publish(state: FsState, tmp: string, sha256: string, size: number): Promise<boolean> {
+async function publish(
+  state: FsState,
+  tmp: string,
+  sha256: string,
+  size: number,
+): Promise<boolean> {
   const final = path.join(state.realRoot, relPath(sha256));
   const existing = await lstat(final).catch(() => undefined);
   if (existing?.isFile() && existing.size === size) {

@@ -181,6 +181,13 @@ export function validateId(id: unknown, option: string, factory: string): string
   return id;
 }
 
+/** How a refused datastore option is shown in a `ConfigError`: its id, or what the value is. */
+export function describeOption(value: unknown): string {
+  if (value === null || typeof value !== "object") return String(value);
+  const id = (value as { id?: unknown }).id;
+  return typeof id === "string" ? `an object with id "${id}"` : "an object";
+}
+
 /** Refuses writes to a read-only datastore. */
 export function refuseReadOnly(store: { id: string; readOnly: boolean }, op: string): void {
   if (store.readOnly) {

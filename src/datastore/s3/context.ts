@@ -2,7 +2,11 @@
 // recent writes (for eventually consistent stores) and presigned URLs.
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { datastoreChannel } from "../internal.js";
-import { DEFAULT_S3_DATASTORE_OPTIONS, type S3DatastoreOptions, type S3Settings } from "./options.js";
+import {
+  DEFAULT_S3_DATASTORE_OPTIONS,
+  type S3DatastoreOptions,
+  type S3Settings,
+} from "./options.js";
 
 /** @internal */
 export interface S3Context extends S3Settings {
@@ -65,7 +69,9 @@ export function isInvalidRange(err: unknown): boolean {
 /** The size of the object at `objectKey` (a full object key, prefix included), if it exists. @internal */
 export async function headObject(ctx: S3Context, objectKey: string): Promise<number | undefined> {
   try {
-    const res = await ctx.client.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: objectKey }));
+    const res = await ctx.client.send(
+      new HeadObjectCommand({ Bucket: ctx.bucket, Key: objectKey }),
+    );
     return res.ContentLength;
   } catch (err) {
     if (isNotFound(err)) return undefined;
@@ -98,7 +104,12 @@ export async function withNotFoundRetry<T>(
       return await fn();
     } catch (err) {
       const at = ctx.recentWrites.get(key);
-      if (!isNotFound(err) || at === undefined || ctx.now() - at > windowMs || attempt >= attempts) {
+      if (
+        !isNotFound(err) ||
+        at === undefined ||
+        ctx.now() - at > windowMs ||
+        attempt >= attempts
+      ) {
         throw err;
       }
       datastoreChannel.publish({ datastore: ctx.id, op: "retry-404", key, attempt });

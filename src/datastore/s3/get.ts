@@ -17,8 +17,7 @@ export async function s3Get(
   if (range) assertRangeShape(range);
   const res = await getObject(ctx, key, range, options.signal);
   const stream = res.Body as Readable | undefined;
-  if (!stream)
-    throw new MediaError("M_UNKNOWN", `S3 returned no body for ${key}`, { status: 502 });
+  if (!stream) throw new MediaError("M_UNKNOWN", `S3 returned no body for ${key}`, { status: 502 });
   if (options.signal) addAbortSignal(options.signal, stream);
   if (!range) {
     if (res.ContentLength === undefined) {

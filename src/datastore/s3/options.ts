@@ -104,16 +104,6 @@ export interface S3Settings {
 /** The longest lifetime S3 accepts for a presigned URL (7 days). */
 const MAX_PRESIGN_SECONDS = 604_800;
 
-/** An integer `>= min`, or a TypeError naming `option` (for per-call options). @internal */
-export function positiveInt(value: unknown, option: string, min = 1): number {
-  if (!isIntegerAtLeast(value, min)) {
-    throw new TypeError(
-      `Expected ${option} to be an integer >= ${min} but received ${String(value)}`,
-    );
-  }
-  return value;
-}
-
 function isIntegerAtLeast(value: unknown, min: number): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= min;
 }

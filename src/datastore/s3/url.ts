@@ -3,7 +3,6 @@ import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { assertKey } from "../internal.js";
 import type { S3Context } from "./context.js";
-import { positiveInt } from "./options.js";
 
 /** Past this many cached URLs, the expired ones are dropped. */
 const URL_CACHE_SWEEP_SIZE = 10_000;
@@ -18,7 +17,13 @@ export async function s3Url(
   if (ctx.publicBaseUrl)
     return `${ctx.publicBaseUrl}/${(ctx.prefix + key).split("/").map(encodeURIComponent).join("/")}`;
   if (!ctx.presign) return undefined;
-  const expiresIn = positiveInt(options.expiresIn ?? ctx.presignExpiresIn, "expiresIn");
+  const expiresIn = options.expiresIn ?? ctx.presignExpiresIn;
+  // A caller's argument, not a factory option: a TypeError, as for every per-call option.
+  if (typeof expiresIn !== "number" || !Number.isSafeInteger(expiresIn) || expiresIn < 1) {
+    throw new TypeError(
+      `Expected expiresIn to be an integer >= 1 but received ${String(expiresIn)}`,
+    );
+  }
   const cacheKey = `${key}:${expiresIn}`;
   const t = ctx.now();
   const cached = ctx.urlCache.get(cacheKey);
