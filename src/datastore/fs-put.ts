@@ -4,7 +4,7 @@ import { constants } from "node:fs";
 import { lstat, mkdir, open, rename, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { ready, relPath, type FsState } from "./fs-state.js";
-import { assertPutOptions, datastoreChannel, HashingSource, refuseReadOnly } from "./internal.js";
+import { assertPutOptions, finishPut, HashingSource, refuseReadOnly } from "./internal.js";
 import type { DatastorePutOptions, DatastorePutResult } from "./types.js";
 
 /** Bytes gathered before one writev. */
@@ -93,15 +93,7 @@ export async function fsPut(
     handle = undefined;
     const sha256 = hashing.digest();
     const deduplicated = await publish(state, tmp, sha256, hashing.size);
-    datastoreChannel.publish({
-      datastore: state.id,
-      op: "put",
-      key: sha256,
-      size: hashing.size,
-      durationMs: performance.now() - started,
-      deduplicated,
-    });
-    return { key: sha256, size: hashing.size, sha256 };
+    return finishPut(state.id, hashing, sha256, started, deduplicated);
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);

@@ -2,7 +2,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { channel } from "node:diagnostics_channel";
 import { ConfigError, MediaError } from "../errors.js";
-import type { ByteRange } from "./types.js";
+import type { ByteRange, DatastorePutResult } from "./types.js";
 
 /** Publishes `{ datastore, op, key?, size?, durationMs?, error? }` events. */
 export const datastoreChannel = channel("matrix-media-kit:datastore");
@@ -164,6 +164,25 @@ export class HashingSource implements AsyncIterable<Uint8Array> {
       }
     }
   }
+}
+
+/** Publishes a finished put and returns its result: the key is the SHA-256 in every driver. */
+export function finishPut(
+  storeId: string,
+  hashing: HashingSource,
+  sha256: string,
+  started: number,
+  deduplicated: boolean,
+): DatastorePutResult {
+  datastoreChannel.publish({
+    datastore: storeId,
+    op: "put",
+    key: sha256,
+    size: hashing.size,
+    durationMs: performance.now() - started,
+    deduplicated,
+  });
+  return { key: sha256, size: hashing.size, sha256 };
 }
 
 export function errno(err: unknown): string | undefined {

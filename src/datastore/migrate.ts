@@ -1,7 +1,7 @@
 // Copies every blob from one datastore to another, verified, resumable.
-import { createHash } from "node:crypto";
-import { ConfigError, MediaError } from "../errors.js";
-import { describeOption, KEY_PATTERN } from "./internal.js";
+import { ConfigError } from "../errors.js";
+import { describeOption } from "./internal.js";
+import { copyBlob, hasGoodCopy, signalOption, type MigrationEnds } from "./migrate-copy.js";
 import type { Datastore, DatastoreEntry } from "./types.js";
 
 /** Progress of {@link migrateDatastore}, reported after every blob. */
@@ -70,29 +70,10 @@ export const DEFAULT_MIGRATE_OPTIONS = {
   count: true,
 } as const;
 
-async function hashOf(
-  store: Datastore,
-  key: string,
-  signal: AbortSignal | undefined,
-): Promise<{ size: number; sha256: string }> {
-  const { stream } = await store.get(key, signal ? { signal } : {});
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.byteLength;
-  }
-  return { size, sha256: hash.digest("hex") };
-}
-
 /** A migration under way: its validated options and its counters. */
-interface Migration {
-  readonly from: Datastore & Required<Pick<Datastore, "list">>;
-  readonly to: Datastore;
+interface Migration extends MigrationEnds {
   readonly delete: boolean;
-  readonly verify: boolean;
   readonly concurrency: number;
-  readonly signal: AbortSignal | undefined;
   readonly onProgress: ((progress: MigrationProgress) => void) | undefined;
   readonly now: () => number;
   readonly started: number;
@@ -165,10 +146,6 @@ function startMigration(options: MigrateDatastoreOptions): Migration {
   };
 }
 
-function signalOption(m: Migration): { signal?: AbortSignal } {
-  return m.signal ? { signal: m.signal } : {};
-}
-
 /** Updates the rates and the ETA, and returns the progress without the errors. */
 function snapshot(m: Migration): MigrationProgress {
   const state = m.report;
@@ -198,57 +175,6 @@ async function countSource(m: Migration): Promise<void> {
   }
   m.report.total = total;
   m.report.totalBytes = totalBytes;
-}
-
-async function verifyAt(
-  m: Migration,
-  key: string,
-  expected: { size: number; sha256: string },
-): Promise<boolean> {
-  const got = await hashOf(m.to, key, m.signal);
-  return got.size === expected.size && got.sha256 === expected.sha256;
-}
-
-/** True when the destination already holds a good copy; a bad one is deleted. */
-async function hasGoodCopy(m: Migration, entry: DatastoreEntry): Promise<boolean> {
-  const { key } = entry;
-  const present = await m.to.head(key);
-  if (!present) return false;
-  if (present.size === entry.size) {
-    if (!m.verify) return true;
-    const sha256 = KEY_PATTERN.test(key) ? key : (await hashOf(m.from, key, m.signal)).sha256;
-    if (await verifyAt(m, key, { size: entry.size, sha256 })) return true;
-    // A corrupt copy at the destination: replace it.
-  }
-  await m.to.delete(key);
-  return false;
-}
-
-async function copyBlob(m: Migration, entry: DatastoreEntry): Promise<void> {
-  const { key } = entry;
-  const { to } = m;
-  const expectedSha = KEY_PATTERN.test(key) ? key : undefined;
-  const { stream } = await m.from.get(key, signalOption(m));
-  const result = await to.put(stream as AsyncIterable<Uint8Array>, signalOption(m));
-  if (result.key !== key) {
-    throw new MediaError(
-      "M_UNKNOWN",
-      `Datastore "${to.id}" stored ${key} under a different key (${result.key}); both datastores must key blobs by SHA-256`,
-    );
-  }
-  if (result.size !== entry.size || (expectedSha !== undefined && result.sha256 !== expectedSha)) {
-    throw new MediaError(
-      "M_UNKNOWN",
-      `Source blob ${key} does not match its listing or its key (size ${result.size}, sha256 ${result.sha256})`,
-    );
-  }
-  if (m.verify) {
-    if (!(await verifyAt(m, key, { size: result.size, sha256: result.sha256 }))) {
-      throw new MediaError("M_UNKNOWN", `Verification of ${key} at datastore "${to.id}" failed`);
-    }
-  } else if ((await to.head(key))?.size !== entry.size) {
-    throw new MediaError("M_UNKNOWN", `Copy of ${key} at datastore "${to.id}" has the wrong size`);
-  }
 }
 
 async function migrateOne(m: Migration, entry: DatastoreEntry): Promise<void> {

@@ -69,28 +69,8 @@ export interface DatastoreRouter {
   dispose(): Promise<void>;
 }
 
-/**
- * Routes each kind of media to its own datastore, and reads blobs back from whichever
- * datastore metadata says they live in.
- *
- * The repository calls `put(kind, …)` (or `forKind(kind).put(…)`), records the returned
- * `datastoreId` and `key` in the media record, and later reads with
- * `get(record.datastoreId, record.key)` (or `byId(id)`). Datastores listed only under
- * `readable` — and read-only ones — never receive new blobs but keep serving existing media.
- * Distinct datastores must have distinct `id`s; a read-only datastore cannot be the target
- * of a kind. Invalid routes throw a `ConfigError` naming the route.
- *
- * @example
- * ```ts
- * import { fsDatastore, s3Datastore, routeByKind } from "matrix-media-kit/datastore";
- * const local = fsDatastore({ id: "disk", root: "./data/media" });
- * const s3 = s3Datastore({ id: "s3", bucket: "media", endpoint: "http://garage:3900", forcePathStyle: true });
- * const stores = routeByKind({ local: s3, thumbnail: local, preview: local, readable: [fsDatastore({ id: "old", root: "/mnt/old", readOnly: true })] });
- * const { datastoreId, key } = await stores.put("local", Buffer.from("hello"));
- * const { stream } = await stores.get(datastoreId, key);
- * ```
- */
-export function routeByKind(routes: DatastoreRoutes): DatastoreRouter {
+/** The datastore of every kind, validated: each a writable Datastore. */
+function writableByKind(routes: DatastoreRoutes): Map<MediaKind, Datastore> {
   if (!routes || typeof routes !== "object" || !isDatastore(routes.local)) {
     throw new ConfigError(
       `routeByKind: expected routes.local to be a Datastore but received ${describeOption(routes?.local)}`,
@@ -114,6 +94,14 @@ export function routeByKind(routes: DatastoreRoutes): DatastoreRouter {
     }
     byKind.set(kind, store);
   }
+  return byKind;
+}
+
+/** Every distinct datastore by id (kinds first, then `readable`); one id, one datastore. */
+function datastoresById(
+  routes: DatastoreRoutes,
+  byKind: Map<MediaKind, Datastore>,
+): Map<string, Datastore> {
   const ids = new Map<string, Datastore>();
   const add = (store: Datastore, where: string): void => {
     const existing = ids.get(store.id);
@@ -135,6 +123,33 @@ export function routeByKind(routes: DatastoreRoutes): DatastoreRouter {
     }
     add(store, `readable[${i}]`);
   }
+  return ids;
+}
+
+/**
+ * Routes each kind of media to its own datastore, and reads blobs back from whichever
+ * datastore metadata says they live in.
+ *
+ * The repository calls `put(kind, …)` (or `forKind(kind).put(…)`), records the returned
+ * `datastoreId` and `key` in the media record, and later reads with
+ * `get(record.datastoreId, record.key)` (or `byId(id)`). Datastores listed only under
+ * `readable` — and read-only ones — never receive new blobs but keep serving existing media.
+ * Distinct datastores must have distinct `id`s; a read-only datastore cannot be the target
+ * of a kind. Invalid routes throw a `ConfigError` naming the route.
+ *
+ * @example
+ * ```ts
+ * import { fsDatastore, s3Datastore, routeByKind } from "matrix-media-kit/datastore";
+ * const local = fsDatastore({ id: "disk", root: "./data/media" });
+ * const s3 = s3Datastore({ id: "s3", bucket: "media", endpoint: "http://garage:3900", forcePathStyle: true });
+ * const stores = routeByKind({ local: s3, thumbnail: local, preview: local, readable: [fsDatastore({ id: "old", root: "/mnt/old", readOnly: true })] });
+ * const { datastoreId, key } = await stores.put("local", Buffer.from("hello"));
+ * const { stream } = await stores.get(datastoreId, key);
+ * ```
+ */
+export function routeByKind(routes: DatastoreRoutes): DatastoreRouter {
+  const byKind = writableByKind(routes);
+  const ids = datastoresById(routes, byKind);
   const all = [...ids.values()];
 
   function mustGet(id: string): Datastore {

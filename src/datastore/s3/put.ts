@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { assertPutOptions, datastoreChannel, HashingSource, refuseReadOnly } from "../internal.js";
+import { assertPutOptions, finishPut, HashingSource, refuseReadOnly } from "../internal.js";
 import type { DatastorePutOptions, DatastorePutResult } from "../types.js";
 import { headObject, rememberWrite, type S3Context } from "./context.js";
 
@@ -36,15 +36,7 @@ export async function s3Put(
     ? await putSmall(ctx, hashing, head, options)
     : await putMultipart(ctx, hashing, iterator, head, options);
   rememberWrite(ctx, sha256);
-  datastoreChannel.publish({
-    datastore: ctx.id,
-    op: "put",
-    key: sha256,
-    size: hashing.size,
-    durationMs: performance.now() - started,
-    deduplicated,
-  });
-  return { key: sha256, size: hashing.size, sha256 };
+  return finishPut(ctx.id, hashing, sha256, started, deduplicated);
 }
 
 async function bufferHead(
