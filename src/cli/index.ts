@@ -6,6 +6,7 @@
  */
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { ConfigError } from "../errors.js";
 import { MIGRATE_USAGE, runMigrate, UsageError, type CliIo } from "./migrate.js";
 
 const USAGE = `Usage: matrix-media-kit <command> [options]
@@ -47,7 +48,7 @@ export async function main(
       );
       return 2;
     }
-    if (err instanceof TypeError) {
+    if (err instanceof TypeError || ConfigError.is(err)) {
       io.stderr.write(`${err.message}\n`);
       return 2;
     }

@@ -4,7 +4,8 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { fsDatastore, type FsDatastoreOptions } from "../datastore/fs.js";
-import { s3Datastore, type S3DatastoreOptions } from "../datastore/s3.js";
+import { s3Datastore } from "../datastore/s3/datastore.js";
+import type { S3DatastoreOptions } from "../datastore/s3/options.js";
 import { migrateDatastore, type MigrationProgress } from "../datastore/migrate.js";
 import type { Datastore } from "../datastore/types.js";
 

@@ -1,14 +1,9 @@
 // A bounded, read-through local copy of another datastore.
-import { MediaError } from "../errors.js";
-import { datastoreChannel } from "./internal.js";
-import type {
-  ByteRange,
-  Datastore,
-  DatastoreEntry,
-  DatastoreGetResult,
-  DatastorePutOptions,
-  DatastorePutResult,
-} from "./types.js";
+import { ConfigError, MediaError } from "../errors.js";
+import { createSingleFlight, type SingleFlight } from "../internal/single-flight.js";
+import { CopyIndex } from "./cached-index.js";
+import { datastoreChannel, describeOption } from "./internal.js";
+import type { ByteRange, Datastore, DatastoreEntry, DatastoreGetResult } from "./types.js";
 
 /** Options of {@link cachedDatastore}. */
 export interface CachedDatastoreOptions {
@@ -44,6 +39,155 @@ export interface CachedDatastore extends Datastore {
   stats(): CachedDatastoreStats;
 }
 
+interface CacheState {
+  readonly origin: Datastore;
+  readonly local: Datastore & Required<Pick<Datastore, "list">>;
+  readonly maxBlobBytes: number;
+  readonly index: CopyIndex;
+  /** One copy from the origin at a time per key; resolves to whether the copy is held. */
+  readonly fills: SingleFlight<boolean>;
+  hits: number;
+  misses: number;
+  started: Promise<void> | undefined;
+}
+
+function invalid(option: string, expected: string, received: string): ConfigError {
+  return new ConfigError(
+    `cachedDatastore: expected options.${option} to be ${expected} but received ${received}`,
+    { option },
+  );
+}
+
+function createCacheState(options: CachedDatastoreOptions): CacheState {
+  const { origin, local } = options ?? {};
+  if (!origin || typeof origin.get !== "function")
+    throw invalid("origin", "a Datastore", describeOption(origin));
+  if (!local || typeof local.get !== "function" || !local.list || !local.capabilities.list) {
+    throw invalid(
+      "local",
+      "a Datastore that can list() (local.capabilities.list)",
+      describeOption(local),
+    );
+  }
+  if (local.capabilities.readOnly)
+    throw invalid("local", "a writable Datastore", `read-only datastore "${local.id}"`);
+  const maxBytes = options.maxBytes;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1)
+    throw invalid("maxBytes", "a positive integer", String(maxBytes));
+  const maxBlobBytes = options.maxBlobBytes ?? maxBytes;
+  if (!Number.isSafeInteger(maxBlobBytes) || maxBlobBytes < 0 || maxBlobBytes > maxBytes) {
+    throw invalid("maxBlobBytes", `an integer 0–${maxBytes} (maxBytes)`, String(maxBlobBytes));
+  }
+  return {
+    origin,
+    local: local as CacheState["local"],
+    maxBlobBytes,
+    index: new CopyIndex(maxBytes),
+    fills: createSingleFlight<boolean>(),
+    hits: 0,
+    misses: 0,
+    started: undefined,
+  };
+}
+
+/** Loads the index from `local.list()`, oldest copy first; retried after a failure. */
+function ready(state: CacheState): Promise<void> {
+  state.started ??= (async () => {
+    const entries: DatastoreEntry[] = [];
+    for await (const e of state.local.list()) entries.push(e);
+    entries.sort((a, b) => (a.lastModified?.getTime() ?? 0) - (b.lastModified?.getTime() ?? 0));
+    for (const e of entries) state.index.remember(e.key, e.size);
+    await deleteEvicted(state);
+  })().catch((err: unknown) => {
+    state.started = undefined;
+    throw err;
+  });
+  return state.started;
+}
+
+async function deleteEvicted(state: CacheState): Promise<void> {
+  for (const key of state.index.takeEvicted()) {
+    await state.local.delete(key).catch(() => undefined);
+    datastoreChannel.publish({ datastore: state.origin.id, op: "evict", key });
+  }
+}
+
+/** Copies a blob into `local`; false when it is not cacheable. */
+function fill(state: CacheState, key: string): Promise<boolean> {
+  return state.fills.run(key, async () => {
+    const size = (await state.origin.head(key))?.size;
+    if (size === undefined || size > state.maxBlobBytes) return false;
+    const { stream } = await state.origin.get(key);
+    const stored = await state.local.put(stream as AsyncIterable<Uint8Array>, {
+      maxBytes: state.maxBlobBytes,
+    });
+    if (stored.key !== key) {
+      await state.local.delete(stored.key).catch(() => undefined);
+      return false;
+    }
+    state.index.remember(key, stored.size);
+    await deleteEvicted(state);
+    return state.index.has(key);
+  });
+}
+
+function isNotFound(err: unknown): boolean {
+  return MediaError.is(err) && err.errcode === "M_NOT_FOUND";
+}
+
+async function cachedGet(
+  state: CacheState,
+  key: string,
+  options: { range?: ByteRange; signal?: AbortSignal } = {},
+): Promise<DatastoreGetResult> {
+  await ready(state);
+  if (state.index.has(key)) {
+    try {
+      const result = await state.local.get(key, options);
+      state.index.touch(key);
+      state.hits++;
+      return result;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      state.index.forget(key);
+    }
+  }
+  state.misses++;
+  if (await fill(state, key)) {
+    try {
+      return await state.local.get(key, options);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      // Evicted meanwhile: serve from the origin.
+    }
+  }
+  return state.origin.get(key, options);
+}
+
+async function cachedHead(state: CacheState, key: string): Promise<{ size: number } | undefined> {
+  await ready(state);
+  const size = state.index.peek(key);
+  return size === undefined ? state.origin.head(key) : { size };
+}
+
+async function cachedDelete(state: CacheState, key: string): Promise<void> {
+  await state.origin.delete(key);
+  await ready(state);
+  state.index.forget(key);
+  await state.local.delete(key);
+}
+
+function statsOf(state: CacheState): CachedDatastoreStats {
+  const { index } = state;
+  return {
+    entries: index.entries,
+    bytes: index.bytes,
+    hits: state.hits,
+    misses: state.misses,
+    evictions: index.evictions,
+  };
+}
+
 /**
  * A read-through local copy of `origin` (e.g. fs in front of S3) with LRU eviction by bytes.
  *
@@ -54,7 +198,8 @@ export interface CachedDatastore extends Datastore {
  * `lastModified` first), so copies survive restarts and the bound holds across them.
  * Keys must be content-addressed the same way in both stores (the kit's drivers all use
  * the SHA-256), so a copy can never be confused with another blob. The `id` is the
- * origin's: metadata keeps pointing at the datastore of record.
+ * origin's: metadata keeps pointing at the datastore of record. Invalid options throw a
+ * `ConfigError` naming the option.
  *
  * @example
  * ```ts
@@ -67,150 +212,17 @@ export interface CachedDatastore extends Datastore {
  * ```
  */
 export function cachedDatastore(options: CachedDatastoreOptions): CachedDatastore {
-  const { origin, local } = options ?? {};
-  if (!origin || typeof origin.get !== "function")
-    throw new TypeError("Expected origin to be a Datastore");
-  if (!local || typeof local.get !== "function" || !local.list || !local.capabilities.list) {
-    throw new TypeError(
-      "Expected local to be a Datastore that can list() (local.capabilities.list)",
-    );
-  }
-  if (local.capabilities.readOnly)
-    throw new TypeError(`Datastore "${local.id}" (local) is read-only`);
-  const maxBytes = options.maxBytes;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
-    throw new TypeError(
-      `Expected maxBytes to be a positive integer but received ${String(maxBytes)}`,
-    );
-  }
-  const maxBlobBytes = options.maxBlobBytes ?? maxBytes;
-  if (!Number.isSafeInteger(maxBlobBytes) || maxBlobBytes < 0 || maxBlobBytes > maxBytes) {
-    throw new TypeError(
-      `Expected maxBlobBytes to be an integer 0–${maxBytes} (maxBytes) but received ${String(maxBlobBytes)}`,
-    );
-  }
-  const listLocal = local.list.bind(local);
-  // Map iteration order is the LRU order: oldest first.
-  const index = new Map<string, number>();
-  const fills = new Map<string, Promise<boolean>>();
-  const stats: CachedDatastoreStats = { entries: 0, bytes: 0, hits: 0, misses: 0, evictions: 0 };
-  let readyPromise: Promise<void> | undefined;
-
-  function ready(): Promise<void> {
-    readyPromise ??= (async () => {
-      const entries: DatastoreEntry[] = [];
-      for await (const e of listLocal()) entries.push(e);
-      entries.sort((a, b) => (a.lastModified?.getTime() ?? 0) - (b.lastModified?.getTime() ?? 0));
-      for (const e of entries) remember(e.key, e.size);
-      await evict();
-    })().catch((err: unknown) => {
-      readyPromise = undefined;
-      throw err;
-    });
-    return readyPromise;
-  }
-
-  function remember(key: string, size: number): void {
-    const old = index.get(key);
-    if (old !== undefined) stats.bytes -= old;
-    index.delete(key);
-    index.set(key, size);
-    stats.bytes += size;
-    stats.entries = index.size;
-  }
-
-  function forget(key: string): void {
-    const old = index.get(key);
-    if (old === undefined) return;
-    index.delete(key);
-    stats.bytes -= old;
-    stats.entries = index.size;
-  }
-
-  async function evict(): Promise<void> {
-    while (stats.bytes > maxBytes) {
-      const oldest = index.keys().next();
-      if (oldest.done) return;
-      forget(oldest.value);
-      stats.evictions++;
-      await local.delete(oldest.value).catch(() => undefined);
-      datastoreChannel.publish({ datastore: origin.id, op: "evict", key: oldest.value });
-    }
-  }
-
-  /** Copies a blob into `local`; false when it is not cacheable. */
-  function fill(key: string): Promise<boolean> {
-    let pending = fills.get(key);
-    if (!pending) {
-      pending = (async () => {
-        const size = (await origin.head(key))?.size;
-        if (size === undefined || size > maxBlobBytes) return false;
-        const { stream } = await origin.get(key);
-        const stored = await local.put(stream as AsyncIterable<Uint8Array>, {
-          maxBytes: maxBlobBytes,
-        });
-        if (stored.key !== key) {
-          await local.delete(stored.key).catch(() => undefined);
-          return false;
-        }
-        remember(key, stored.size);
-        await evict();
-        return index.has(key);
-      })().finally(() => fills.delete(key));
-      fills.set(key, pending);
-    }
-    return pending;
-  }
-
-  async function get(
-    key: string,
-    getOptions: { range?: ByteRange; signal?: AbortSignal } = {},
-  ): Promise<DatastoreGetResult> {
-    await ready();
-    if (index.has(key)) {
-      try {
-        const result = await local.get(key, getOptions);
-        remember(key, index.get(key)!);
-        stats.hits++;
-        return result;
-      } catch (err) {
-        if (!(MediaError.is(err) && err.errcode === "M_NOT_FOUND")) throw err;
-        forget(key);
-      }
-    }
-    stats.misses++;
-    if (await fill(key)) {
-      try {
-        return await local.get(key, getOptions);
-      } catch (err) {
-        if (!(MediaError.is(err) && err.errcode === "M_NOT_FOUND")) throw err;
-        // Evicted meanwhile: serve from the origin.
-      }
-    }
-    return origin.get(key, getOptions);
-  }
-
+  const state = createCacheState(options);
+  const { origin, local } = state;
   const store: CachedDatastore = {
     id: origin.id,
     capabilities: { ...origin.capabilities },
-    ready,
-    stats: () => ({ ...stats }),
-    put: (
-      source: AsyncIterable<Uint8Array> | Uint8Array,
-      putOptions?: DatastorePutOptions,
-    ): Promise<DatastorePutResult> => origin.put(source, putOptions),
-    get,
-    head: async (key) => {
-      await ready();
-      const size = index.get(key);
-      return size === undefined ? origin.head(key) : { size };
-    },
-    delete: async (key) => {
-      await origin.delete(key);
-      await ready();
-      forget(key);
-      await local.delete(key);
-    },
+    ready: () => ready(state),
+    stats: () => statsOf(state),
+    put: (source, putOptions) => origin.put(source, putOptions),
+    get: (key, getOptions) => cachedGet(state, key, getOptions),
+    head: (key) => cachedHead(state, key),
+    delete: (key) => cachedDelete(state, key),
     dispose: async () => {
       await Promise.all([origin.dispose?.(), local.dispose?.()]);
     },

@@ -29,8 +29,10 @@ export type {
 export type { MediaKind } from "../mxc.js";
 export { fsDatastore, DEFAULT_FS_DATASTORE_OPTIONS } from "./fs.js";
 export type { FsDatastore, FsDatastoreOptions } from "./fs.js";
-export { s3Datastore, DEFAULT_S3_DATASTORE_OPTIONS } from "./s3.js";
-export type { S3Datastore, S3DatastoreOptions } from "./s3.js";
+export { s3Datastore } from "./s3/datastore.js";
+export { DEFAULT_S3_DATASTORE_OPTIONS } from "./s3/options.js";
+export type { S3Datastore } from "./s3/datastore.js";
+export type { S3DatastoreOptions } from "./s3/options.js";
 export { routeByKind } from "./route.js";
 export type { DatastoreRouter, DatastoreRoutes, RoutedPutResult } from "./route.js";
 export { migrateDatastore, DEFAULT_MIGRATE_OPTIONS } from "./migrate.js";

@@ -1,8 +1,8 @@
 // Helpers shared by the drivers: key validation, streaming with hashing, range checks.
 import { createHash, type Hash } from "node:crypto";
 import { channel } from "node:diagnostics_channel";
-import { MediaError } from "../errors.js";
-import type { ByteRange } from "./types.js";
+import { ConfigError, MediaError } from "../errors.js";
+import type { ByteRange, DatastorePutResult } from "./types.js";
 
 /** Publishes `{ datastore, op, key?, size?, durationMs?, error? }` events. */
 export const datastoreChannel = channel("matrix-media-kit:datastore");
@@ -166,17 +166,55 @@ export class HashingSource implements AsyncIterable<Uint8Array> {
   }
 }
 
+/** Publishes a finished put and returns its result: the key is the SHA-256 in every driver. */
+export function finishPut(
+  storeId: string,
+  hashing: HashingSource,
+  sha256: string,
+  started: number,
+  deduplicated: boolean,
+): DatastorePutResult {
+  datastoreChannel.publish({
+    datastore: storeId,
+    op: "put",
+    key: sha256,
+    size: hashing.size,
+    durationMs: performance.now() - started,
+    deduplicated,
+  });
+  return { key: sha256, size: hashing.size, sha256 };
+}
+
 export function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-export function validateId(id: unknown, option = "id"): string {
+/** A datastore `id` option, or a {@link ConfigError} naming `factory` and `option`. */
+export function validateId(id: unknown, option: string, factory: string): string {
   if (typeof id !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
-    throw new TypeError(
-      `Expected ${option} to match ^[A-Za-z0-9._-]{1,64}$ but received ${JSON.stringify(id)}`,
+    throw new ConfigError(
+      `${factory}: expected options.${option} to match ^[A-Za-z0-9._-]{1,64}$ but received ${JSON.stringify(id)}`,
+      { option },
     );
   }
   return id;
+}
+
+/** How a refused datastore option is shown in a `ConfigError`: its id, or what the value is. */
+export function describeOption(value: unknown): string {
+  if (value === null || typeof value !== "object") return String(value);
+  const id = (value as { id?: unknown }).id;
+  return typeof id === "string" ? `an object with id "${id}"` : "an object";
+}
+
+/** Refuses writes to a read-only datastore. */
+export function refuseReadOnly(store: { id: string; readOnly: boolean }, op: string): void {
+  if (store.readOnly) {
+    throw new MediaError(
+      "M_FORBIDDEN",
+      `Datastore "${store.id}" is read-only: ${op} refused (readOnly)`,
+    );
+  }
 }
 
 /**

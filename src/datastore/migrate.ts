@@ -1,7 +1,7 @@
 // Copies every blob from one datastore to another, verified, resumable.
-import { createHash } from "node:crypto";
-import { MediaError } from "../errors.js";
-import { KEY_PATTERN } from "./internal.js";
+import { ConfigError } from "../errors.js";
+import { describeOption } from "./internal.js";
+import { copyBlob, hasGoodCopy, signalOption, type MigrationEnds } from "./migrate-copy.js";
 import type { Datastore, DatastoreEntry } from "./types.js";
 
 /** Progress of {@link migrateDatastore}, reported after every blob. */
@@ -70,19 +70,157 @@ export const DEFAULT_MIGRATE_OPTIONS = {
   count: true,
 } as const;
 
-async function hashOf(
-  store: Datastore,
-  key: string,
-  signal: AbortSignal | undefined,
-): Promise<{ size: number; sha256: string }> {
-  const { stream } = await store.get(key, signal ? { signal } : {});
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.byteLength;
+/** A migration under way: its validated options and its counters. */
+interface Migration extends MigrationEnds {
+  readonly delete: boolean;
+  readonly concurrency: number;
+  readonly onProgress: ((progress: MigrationProgress) => void) | undefined;
+  readonly now: () => number;
+  readonly started: number;
+  readonly report: MigrationReport;
+  /** Keys that failed once: not retried by later passes. */
+  readonly failedKeys: Set<string>;
+}
+
+/** The most failures a report keeps. */
+const MAX_REPORTED_ERRORS = 100;
+/** With `delete`, how many times the source is listed again to catch entries a listing skipped. */
+const MAX_DELETE_PASSES = 5;
+
+function invalid(option: string, message: string): ConfigError {
+  return new ConfigError(`migrateDatastore: ${message}`, { option });
+}
+
+function startMigration(options: MigrateDatastoreOptions): Migration {
+  const { from, to } = options;
+  if (!from?.list || !from.capabilities.list) {
+    throw invalid(
+      "from",
+      `expected options.from to be a Datastore that can list() (from.capabilities.list) but received ${describeOption(from)}`,
+    );
   }
-  return { size, sha256: hash.digest("hex") };
+  if (!to || typeof to.put !== "function")
+    throw invalid("to", `expected options.to to be a Datastore but received ${describeOption(to)}`);
+  if (to.capabilities.readOnly)
+    throw invalid("to", `datastore "${to.id}" (options.to) is read-only`);
+  const del = options.delete ?? DEFAULT_MIGRATE_OPTIONS.delete;
+  if (del && from.capabilities.readOnly) {
+    throw invalid(
+      "delete",
+      `datastore "${from.id}" (options.from) is read-only: options.delete cannot be used`,
+    );
+  }
+  const concurrency = options.concurrency ?? DEFAULT_MIGRATE_OPTIONS.concurrency;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+    throw invalid(
+      "concurrency",
+      `expected options.concurrency to be an integer 1–256 but received ${String(concurrency)}`,
+    );
+  }
+  const now = options.now ?? Date.now;
+  return {
+    from: from as Migration["from"],
+    to,
+    delete: del,
+    verify: options.verify ?? DEFAULT_MIGRATE_OPTIONS.verify,
+    concurrency,
+    signal: options.signal,
+    onProgress: options.onProgress,
+    now,
+    started: now(),
+    report: {
+      total: undefined,
+      totalBytes: undefined,
+      done: 0,
+      bytesDone: 0,
+      copied: 0,
+      skipped: 0,
+      failed: 0,
+      deleted: 0,
+      elapsedMs: 0,
+      bytesPerSecond: 0,
+      etaMs: undefined,
+      errors: [],
+    },
+    failedKeys: new Set(),
+  };
+}
+
+/** Updates the rates and the ETA, and returns the progress without the errors. */
+function snapshot(m: Migration): MigrationProgress {
+  const state = m.report;
+  const elapsedMs = m.now() - m.started;
+  const bytesPerSecond = elapsedMs > 0 ? (state.bytesDone * 1000) / elapsedMs : 0;
+  const left =
+    state.totalBytes === undefined ? undefined : Math.max(0, state.totalBytes - state.bytesDone);
+  const etaMs =
+    left === undefined
+      ? undefined
+      : left === 0
+        ? 0
+        : bytesPerSecond > 0
+          ? (left / bytesPerSecond) * 1000
+          : undefined;
+  Object.assign(state, { elapsedMs, bytesPerSecond, etaMs });
+  const { errors: _errors, ...progress } = state;
+  return progress;
+}
+
+async function countSource(m: Migration): Promise<void> {
+  let total = 0;
+  let totalBytes = 0;
+  for await (const e of m.from.list(signalOption(m))) {
+    total++;
+    totalBytes += e.size;
+  }
+  m.report.total = total;
+  m.report.totalBytes = totalBytes;
+}
+
+async function migrateOne(m: Migration, entry: DatastoreEntry): Promise<void> {
+  const copied = !(await hasGoodCopy(m, entry));
+  if (copied) await copyBlob(m, entry);
+  if (m.delete) {
+    await m.from.delete(entry.key);
+    m.report.deleted++;
+  }
+  if (copied) m.report.copied++;
+  else m.report.skipped++;
+}
+
+function recordFailure(m: Migration, key: string, err: unknown): void {
+  m.report.failed++;
+  m.failedKeys.add(key);
+  if (m.report.errors.length < MAX_REPORTED_ERRORS) {
+    m.report.errors.push({ key, error: err instanceof Error ? err : new Error(String(err)) });
+  }
+}
+
+/** One listing of the source, `concurrency` blobs at a time; resolves to how many it handled. */
+async function runPass(m: Migration): Promise<number> {
+  let handled = 0;
+  const iterator = m.from.list(signalOption(m))[Symbol.asyncIterator]();
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      m.signal?.throwIfAborted();
+      const next = await iterator.next();
+      if (next.done) return;
+      const entry = next.value;
+      if (m.failedKeys.has(entry.key)) continue;
+      handled++;
+      try {
+        await migrateOne(m, entry);
+      } catch (err) {
+        if (m.signal?.aborted) throw err;
+        recordFailure(m, entry.key, err);
+      }
+      m.report.done++;
+      m.report.bytesDone += entry.size;
+      m.onProgress?.(snapshot(m));
+    }
+  };
+  await Promise.all(Array.from({ length: m.concurrency }, worker));
+  return handled;
 }
 
 /**
@@ -92,7 +230,8 @@ async function hashOf(
  * with the right size is verified in place and not copied again, so an interrupted or
  * crashed migration resumes by running it again; a corrupt destination copy is replaced.
  *
- * Failures of single blobs are counted and reported, not thrown; an abort throws.
+ * Failures of single blobs are counted and reported, not thrown; an abort throws. Invalid
+ * options throw a `ConfigError` naming the option.
  *
  * @example
  * ```ts
@@ -107,176 +246,14 @@ async function hashOf(
  * ```
  */
 export async function migrateDatastore(options: MigrateDatastoreOptions): Promise<MigrationReport> {
-  const { from, to, signal, onProgress } = options;
-  if (!from?.list || !from.capabilities.list) {
-    throw new TypeError(`Expected from to be a Datastore that can list() (from.capabilities.list)`);
-  }
-  if (!to || typeof to.put !== "function") throw new TypeError("Expected to to be a Datastore");
-  if (to.capabilities.readOnly) throw new TypeError(`Datastore "${to.id}" (to) is read-only`);
-  const del = options.delete ?? DEFAULT_MIGRATE_OPTIONS.delete;
-  if (del && from.capabilities.readOnly) {
-    throw new TypeError(`Datastore "${from.id}" (from) is read-only: delete cannot be used`);
-  }
-  const verify = options.verify ?? DEFAULT_MIGRATE_OPTIONS.verify;
-  const concurrency = options.concurrency ?? DEFAULT_MIGRATE_OPTIONS.concurrency;
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    throw new TypeError(
-      `Expected concurrency to be an integer 1–256 but received ${String(concurrency)}`,
-    );
-  }
-  const now = options.now ?? Date.now;
-  const started = now();
-  const list = from.list.bind(from);
-
-  const state: MigrationReport = {
-    total: undefined,
-    totalBytes: undefined,
-    done: 0,
-    bytesDone: 0,
-    copied: 0,
-    skipped: 0,
-    failed: 0,
-    deleted: 0,
-    elapsedMs: 0,
-    bytesPerSecond: 0,
-    etaMs: undefined,
-    errors: [],
-  };
-  const snapshot = (): MigrationProgress => {
-    const elapsedMs = now() - started;
-    const bytesPerSecond = elapsedMs > 0 ? (state.bytesDone * 1000) / elapsedMs : 0;
-    const left =
-      state.totalBytes === undefined ? undefined : Math.max(0, state.totalBytes - state.bytesDone);
-    const etaMs =
-      left === undefined
-        ? undefined
-        : left === 0
-          ? 0
-          : bytesPerSecond > 0
-            ? (left / bytesPerSecond) * 1000
-            : undefined;
-    Object.assign(state, { elapsedMs, bytesPerSecond, etaMs });
-    const { errors: _errors, ...progress } = state;
-    return progress;
-  };
-
-  if (options.count ?? DEFAULT_MIGRATE_OPTIONS.count) {
-    let total = 0;
-    let totalBytes = 0;
-    for await (const e of list(signal ? { signal } : {})) {
-      total++;
-      totalBytes += e.size;
-    }
-    state.total = total;
-    state.totalBytes = totalBytes;
-  }
-  onProgress?.(snapshot());
-
-  async function verifyAt(
-    key: string,
-    expected: { size: number; sha256: string },
-  ): Promise<boolean> {
-    const got = await hashOf(to, key, signal);
-    return got.size === expected.size && got.sha256 === expected.sha256;
-  }
-
-  async function one(entry: DatastoreEntry): Promise<void> {
-    const key = entry.key;
-    const expectedSha = KEY_PATTERN.test(key) ? key : undefined;
-    let present = await to.head(key);
-    let copied = false;
-    if (present && present.size === entry.size) {
-      if (verify) {
-        const expected = {
-          size: entry.size,
-          sha256: expectedSha ?? (await hashOf(from, key, signal)).sha256,
-        };
-        if (!(await verifyAt(key, expected))) {
-          // A corrupt copy at the destination: replace it.
-          await to.delete(key);
-          present = undefined;
-        }
-      }
-    } else if (present) {
-      await to.delete(key);
-      present = undefined;
-    }
-    if (!present) {
-      const { stream } = await from.get(key, signal ? { signal } : {});
-      const result = await to.put(stream as AsyncIterable<Uint8Array>, signal ? { signal } : {});
-      if (result.key !== key) {
-        throw new MediaError(
-          "M_UNKNOWN",
-          `Datastore "${to.id}" stored ${key} under a different key (${result.key}); both datastores must key blobs by SHA-256`,
-        );
-      }
-      if (
-        result.size !== entry.size ||
-        (expectedSha !== undefined && result.sha256 !== expectedSha)
-      ) {
-        throw new MediaError(
-          "M_UNKNOWN",
-          `Source blob ${key} does not match its listing or its key (size ${result.size}, sha256 ${result.sha256})`,
-        );
-      }
-      if (verify) {
-        if (!(await verifyAt(key, { size: result.size, sha256: result.sha256 }))) {
-          throw new MediaError(
-            "M_UNKNOWN",
-            `Verification of ${key} at datastore "${to.id}" failed`,
-          );
-        }
-      } else if ((await to.head(key))?.size !== entry.size) {
-        throw new MediaError(
-          "M_UNKNOWN",
-          `Copy of ${key} at datastore "${to.id}" has the wrong size`,
-        );
-      }
-      copied = true;
-    }
-    if (del) {
-      await from.delete(key);
-      state.deleted++;
-    }
-    if (copied) state.copied++;
-    else state.skipped++;
-  }
-
-  const seenFailed = new Set<string>();
+  const m = startMigration(options);
+  if (options.count ?? DEFAULT_MIGRATE_OPTIONS.count) await countSource(m);
+  m.onProgress?.(snapshot(m));
   // With delete, listing while deleting may skip entries on some stores: list again until
   // a pass finds nothing left to do.
-  for (let pass = 0; pass < (del ? 5 : 1); pass++) {
-    let handledThisPass = 0;
-    const iterator = list(signal ? { signal } : {})[Symbol.asyncIterator]();
-    const worker = async (): Promise<void> => {
-      for (;;) {
-        signal?.throwIfAborted();
-        const next = await iterator.next();
-        if (next.done) return;
-        const entry = next.value;
-        if (seenFailed.has(entry.key)) continue;
-        handledThisPass++;
-        try {
-          await one(entry);
-        } catch (err) {
-          if (signal?.aborted) throw err;
-          state.failed++;
-          seenFailed.add(entry.key);
-          if (state.errors.length < 100) {
-            state.errors.push({
-              key: entry.key,
-              error: err instanceof Error ? err : new Error(String(err)),
-            });
-          }
-        }
-        state.done++;
-        state.bytesDone += entry.size;
-        onProgress?.(snapshot());
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    if (!del || handledThisPass === 0) break;
+  for (let pass = 0; pass < (m.delete ? MAX_DELETE_PASSES : 1); pass++) {
+    const handled = await runPass(m);
+    if (!m.delete || handled === 0) break;
   }
-  const final = snapshot();
-  return { ...final, errors: state.errors };
+  return { ...snapshot(m), errors: m.report.errors };
 }

@@ -1,6 +1,7 @@
 // Chooses a datastore per media kind, and finds the datastore a blob was written to.
-import { MediaError } from "../errors.js";
+import { ConfigError, MediaError } from "../errors.js";
 import { MEDIA_KINDS, type MediaKind } from "../mxc.js";
+import { describeOption } from "./internal.js";
 import type {
   ByteRange,
   Datastore,
@@ -68,6 +69,63 @@ export interface DatastoreRouter {
   dispose(): Promise<void>;
 }
 
+/** The datastore of every kind, validated: each a writable Datastore. */
+function writableByKind(routes: DatastoreRoutes): Map<MediaKind, Datastore> {
+  if (!routes || typeof routes !== "object" || !isDatastore(routes.local)) {
+    throw new ConfigError(
+      `routeByKind: expected routes.local to be a Datastore but received ${describeOption(routes?.local)}`,
+      { option: "local" },
+    );
+  }
+  const byKind = new Map<MediaKind, Datastore>();
+  for (const kind of MEDIA_KINDS) {
+    const store = routes[kind] ?? routes.local;
+    if (!isDatastore(store)) {
+      throw new ConfigError(
+        `routeByKind: expected routes.${kind} to be a Datastore but received ${describeOption(store)}`,
+        { option: kind },
+      );
+    }
+    if (store.capabilities.readOnly) {
+      throw new ConfigError(
+        `routeByKind: datastore "${store.id}" is read-only and cannot receive ${kind} media (routes.${kind}); list it under routes.readable`,
+        { option: kind },
+      );
+    }
+    byKind.set(kind, store);
+  }
+  return byKind;
+}
+
+/** Every distinct datastore by id (kinds first, then `readable`); one id, one datastore. */
+function datastoresById(
+  routes: DatastoreRoutes,
+  byKind: Map<MediaKind, Datastore>,
+): Map<string, Datastore> {
+  const ids = new Map<string, Datastore>();
+  const add = (store: Datastore, where: string): void => {
+    const existing = ids.get(store.id);
+    if (existing && existing !== store) {
+      throw new ConfigError(
+        `routeByKind: two different datastores share the id "${store.id}" (routes.${where}); give each an unique id`,
+        { option: where },
+      );
+    }
+    ids.set(store.id, store);
+  };
+  for (const kind of MEDIA_KINDS) add(byKind.get(kind)!, kind);
+  for (const [i, store] of (routes.readable ?? []).entries()) {
+    if (!isDatastore(store)) {
+      throw new ConfigError(
+        `routeByKind: expected routes.readable[${i}] to be a Datastore but received ${describeOption(store)}`,
+        { option: `readable[${i}]` },
+      );
+    }
+    add(store, `readable[${i}]`);
+  }
+  return ids;
+}
+
 /**
  * Routes each kind of media to its own datastore, and reads blobs back from whichever
  * datastore metadata says they live in.
@@ -77,7 +135,7 @@ export interface DatastoreRouter {
  * `get(record.datastoreId, record.key)` (or `byId(id)`). Datastores listed only under
  * `readable` — and read-only ones — never receive new blobs but keep serving existing media.
  * Distinct datastores must have distinct `id`s; a read-only datastore cannot be the target
- * of a kind.
+ * of a kind. Invalid routes throw a `ConfigError` naming the route.
  *
  * @example
  * ```ts
@@ -90,36 +148,8 @@ export interface DatastoreRouter {
  * ```
  */
 export function routeByKind(routes: DatastoreRoutes): DatastoreRouter {
-  if (!routes || typeof routes !== "object" || !isDatastore(routes.local)) {
-    throw new TypeError("Expected routes.local to be a Datastore");
-  }
-  const byKind = new Map<MediaKind, Datastore>();
-  for (const kind of MEDIA_KINDS) {
-    const store = routes[kind] ?? routes.local;
-    if (!isDatastore(store)) throw new TypeError(`Expected routes.${kind} to be a Datastore`);
-    if (store.capabilities.readOnly) {
-      throw new TypeError(
-        `Datastore "${store.id}" is read-only and cannot receive ${kind} media (routes.${kind}); list it under routes.readable`,
-      );
-    }
-    byKind.set(kind, store);
-  }
-  const ids = new Map<string, Datastore>();
-  const add = (store: Datastore, where: string): void => {
-    const existing = ids.get(store.id);
-    if (existing && existing !== store) {
-      throw new TypeError(
-        `Two different datastores share the id "${store.id}" (${where}); give each an unique id`,
-      );
-    }
-    ids.set(store.id, store);
-  };
-  for (const kind of MEDIA_KINDS) add(byKind.get(kind)!, `routes.${kind}`);
-  for (const [i, store] of (routes.readable ?? []).entries()) {
-    if (!isDatastore(store))
-      throw new TypeError(`Expected routes.readable[${i}] to be a Datastore`);
-    add(store, `routes.readable[${i}]`);
-  }
+  const byKind = writableByKind(routes);
+  const ids = datastoresById(routes, byKind);
   const all = [...ids.values()];
 
   function mustGet(id: string): Datastore {

@@ -6,8 +6,17 @@ import { mkdir, readdir, symlink, utimes, writeFile, readFile, stat } from "node
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fsDatastore } from "../../src/datastore/index.js";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
 import { tempDir } from "../harness/tmp.js";
+
+/** A ConfigError naming `option`. */
+function configError(option: string) {
+  return (err: unknown): boolean => {
+    assert.ok(ConfigError.is(err), `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.option, option);
+    return true;
+  };
+}
 
 const fixture = path.join(import.meta.dirname, "fixtures", "fs-writer.ts");
 
@@ -181,5 +190,11 @@ describe("fsDatastore", () => {
     assert.throws(() => fsDatastore({ root: "" }), /root/);
     assert.throws(() => fsDatastore({ root: "/tmp/x", staleTempMs: -1 }), /staleTempMs/);
     assert.throws(() => fsDatastore({ root: "/tmp/x", id: "no spaces" }), /id/);
+    assert.throws(() => fsDatastore({ root: "" }), configError("root"));
+    assert.throws(
+      () => fsDatastore({ root: "/tmp/x", staleTempMs: -1 }),
+      configError("staleTempMs"),
+    );
+    assert.throws(() => fsDatastore({ root: "/tmp/x", id: "no spaces" }), configError("id"));
   });
 });

@@ -13,6 +13,7 @@ import {
   type MigrationProgress,
 } from "../../src/datastore/index.js";
 import { main } from "../../src/cli/index.js";
+import { ConfigError } from "../../src/errors.js";
 import { formatProgress } from "../../src/cli/migrate.js";
 
 const cli = path.join(import.meta.dirname, "..", "..", "src", "cli", "index.ts");
@@ -300,6 +301,13 @@ describe("migrateDatastore and the migrate CLI", () => {
       2,
     );
     assert.match(bad.err(), /--concurrency/);
+    const badBucket = captureIo();
+    assert.equal(
+      await main(["migrate", "--from", "s3://x/", "--to", "fs:/tmp/x"], badBucket.io),
+      2,
+      "a refused datastore option is one line, not a stack trace",
+    );
+    assert.match(badBucket.err(), /^s3Datastore: expected options\.bucket .*"x"\n$/);
     assert.equal(await main(["frobnicate"], bad.io), 2);
 
     const line = formatProgress({
@@ -319,5 +327,24 @@ describe("migrateDatastore and the migrate CLI", () => {
       line,
       "[############............] 500/1000 blobs  1.0 MB/2.0 MB  100.0 KB/s  ETA 0:10  (20 already there)",
     );
+  });
+  it("refuses bad options with a ConfigError naming the option", async () => {
+    const from = fsDatastore({ id: "from", root: await newDir() });
+    const to = fsDatastore({ id: "to", root: await newDir() });
+    const readOnly = fsDatastore({ id: "ro", root: await newDir(), readOnly: true });
+    const cases: Array<[Parameters<typeof migrateDatastore>[0], string]> = [
+      [{ from, to, concurrency: 0 }, "concurrency"],
+      [{ from: { ...from, list: undefined }, to }, "from"],
+      [{ from, to: readOnly }, "to"],
+      [{ from: readOnly, to, delete: true }, "delete"],
+    ];
+    for (const [options, option] of cases) {
+      await assert.rejects(migrateDatastore(options), (err: unknown) => {
+        assert.ok(ConfigError.is(err), `expected a ConfigError, got ${String(err)}`);
+        assert.equal(err.option, option);
+        assert.match(err.message, /^migrateDatastore: /);
+        return true;
+      });
+    }
   });
 });

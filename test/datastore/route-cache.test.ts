@@ -8,7 +8,16 @@ import {
   s3Datastore,
   type Datastore,
 } from "../../src/datastore/index.js";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
+
+/** A ConfigError naming `option`. */
+function configError(option: string) {
+  return (err: unknown): boolean => {
+    assert.ok(ConfigError.is(err), `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.option, option);
+    return true;
+  };
+}
 
 async function text(
   store: Datastore,
@@ -92,6 +101,13 @@ describe("routeByKind and cachedDatastore", () => {
       /read-only.*routes\.preview.*readable/,
     );
     assert.throws(() => routeByKind({} as never), /routes\.local/);
+    assert.throws(() => routeByKind({ local: a, thumbnail: b }), configError("thumbnail"));
+    assert.throws(() => routeByKind({ local: a, preview: ro }), configError("preview"));
+    assert.throws(() => routeByKind({} as never), configError("local"));
+    assert.throws(
+      () => routeByKind({ local: a, readable: [{} as never] }),
+      configError("readable[0]"),
+    );
     assert.doesNotThrow(() => routeByKind({ local: a, thumbnail: a, readable: [ro] }));
   });
 
@@ -158,5 +174,17 @@ describe("routeByKind and cachedDatastore", () => {
     assert.deepEqual(reads, Array(5).fill("tiny"));
     assert.equal(cache.stats().entries, 1, "concurrent misses of one key fill one copy");
     assert.throws(() => cachedDatastore({ origin, local: origin, maxBytes: 0 }), /maxBytes/);
+    assert.throws(
+      () => cachedDatastore({ origin, local: origin, maxBytes: 0 }),
+      configError("maxBytes"),
+    );
+    assert.throws(
+      () => cachedDatastore({ origin, local: origin, maxBytes: 10, maxBlobBytes: 11 }),
+      configError("maxBlobBytes"),
+    );
+    assert.throws(
+      () => cachedDatastore({ origin, local: {} as never, maxBytes: 10 }),
+      configError("local"),
+    );
   });
 });

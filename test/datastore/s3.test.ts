@@ -7,8 +7,17 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { s3Datastore, type S3DatastoreOptions } from "../../src/datastore/index.js";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
 import { startS3, type S3Server } from "../harness/s3.js";
+
+/** A ConfigError naming `option`. */
+function configError(option: string) {
+  return (err: unknown): boolean => {
+    assert.ok(ConfigError.is(err), `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.option, option);
+    return true;
+  };
+}
 
 const MiB = 1024 * 1024;
 
@@ -301,6 +310,22 @@ describe("s3Datastore", () => {
     assert.throws(
       () => s3Datastore({ bucket: "media", publicBaseUrl: "ftp://x" }),
       /publicBaseUrl/,
+    );
+    for (const [options, option] of [
+      [{ bucket: "" }, "bucket"],
+      [{ bucket: "media", prefix: "media" }, "prefix"],
+      [{ bucket: "media", id: "no spaces" }, "id"],
+      [{ bucket: "media", queueSize: 0 }, "queueSize"],
+      [{ bucket: "media", checksums: "ALWAYS" }, "checksums"],
+      [{ bucket: "media", notFoundRetry: { attempts: -1 } }, "notFoundRetry.attempts"],
+      [{ bucket: "media", presign: { expiresIn: 10 ** 7 } }, "presign.expiresIn"],
+      [{ bucket: "media", publicBaseUrl: "ftp://x" }, "publicBaseUrl"],
+    ] as const) {
+      assert.throws(() => s3Datastore(options as S3DatastoreOptions), configError(option));
+    }
+    assert.throws(
+      () => s3Datastore({ bucket: "" }),
+      /^ConfigError: s3Datastore: expected options\.bucket/,
     );
   });
 });

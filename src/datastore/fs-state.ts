@@ -1,0 +1,110 @@
+// The state an fs datastore's operations share, its one-time start (create, sweep), and the
+// path of a blob under the root.
+import { lstat, mkdir, readdir, realpath, unlink } from "node:fs/promises";
+import path from "node:path";
+import { MediaError } from "../errors.js";
+import { assertKey, datastoreChannel, errno } from "./internal.js";
+
+/** @internal */
+export interface FsState {
+  readonly id: string;
+  /** The absolute root as given. */
+  readonly root: string;
+  readonly tmpDir: string;
+  /** This host's name as it appears in temporary file names. */
+  readonly host: string;
+  readonly readOnly: boolean;
+  readonly fsync: boolean;
+  readonly staleTempMs: number;
+  readonly now: () => number;
+  /** The root with symlinks resolved, once started. */
+  realRoot: string;
+  started: Promise<void> | undefined;
+}
+
+/** Resolves once the root exists and stale temporary files are swept; retried after a failure. @internal */
+export function ready(state: FsState): Promise<void> {
+  state.started ??= (async () => {
+    if (state.readOnly) {
+      // A read-only store may sit on a read-only filesystem: create and sweep nothing.
+      state.realRoot = await realpath(state.root);
+      return;
+    }
+    await mkdir(state.tmpDir, { recursive: true });
+    state.realRoot = await realpath(state.root);
+    await sweepTemporaryFiles(state);
+  })().catch((err: unknown) => {
+    state.started = undefined;
+    throw err;
+  });
+  return state.started;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errno(err) === "EPERM";
+  }
+}
+
+/** Whether a temporary file was left by a crashed writer (or is older than `staleTempMs`). */
+async function isStale(state: FsState, name: string, file: string): Promise<boolean | undefined> {
+  const parts = /^(.+)\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+  const pid = parts ? Number(parts[2]) : undefined;
+  const onThisHost = parts?.[1] === state.host;
+  if (onThisHost && pid !== process.pid && !isAlive(pid!)) return true;
+  const st = await lstat(file).catch(() => undefined);
+  if (!st) return undefined;
+  return state.now() - st.mtimeMs > state.staleTempMs && !(pid === process.pid && onThisHost);
+}
+
+/** @internal */
+export async function sweepTemporaryFiles(state: FsState): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(state.tmpDir);
+  } catch (err) {
+    if (errno(err) === "ENOENT") return 0;
+    throw err;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const file = path.join(state.tmpDir, name);
+    if (await isStale(state, name, file)) {
+      await unlink(file).then(
+        () => removed++,
+        () => undefined,
+      );
+    }
+  }
+  if (removed > 0) datastoreChannel.publish({ datastore: state.id, op: "sweep", removed });
+  return removed;
+}
+
+/** `ab/cd/abcd…`: the blob's path relative to the root. @internal */
+export function relPath(key: string): string {
+  return path.join(key.slice(0, 2), key.slice(2, 4), key);
+}
+
+/** The blob's path, after checking no directory on the way is a link out of the root. @internal */
+export async function blobPath(state: FsState, key: string): Promise<string | undefined> {
+  assertKey(key, state.id);
+  await ready(state);
+  const file = path.join(state.realRoot, relPath(key));
+  let dir: string;
+  try {
+    dir = await realpath(path.dirname(file));
+  } catch (err) {
+    if (errno(err) === "ENOENT" || errno(err) === "ENOTDIR") return undefined;
+    throw err;
+  }
+  if (dir !== path.dirname(file)) {
+    throw new MediaError(
+      "M_NOT_FOUND",
+      `Blob ${key} not found in datastore "${state.id}" (its directory leaves the root)`,
+    );
+  }
+  return file;
+}
