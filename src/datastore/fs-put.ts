@@ -1,9 +1,8 @@
 // Puts: stream into a temporary file on the same filesystem, fsync, rename into place.
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, mkdir, open, rename, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { ready, relPath, type FsState } from "./fs-state.js";
+import { ready, relPath, temporaryName, type FsState } from "./fs-state.js";
 import { assertPutOptions, finishPut, HashingSource, refuseReadOnly } from "./internal.js";
 import type { DatastorePutOptions, DatastorePutResult } from "./types.js";
 
@@ -80,10 +79,7 @@ export async function fsPut(
   assertPutOptions(options);
   await ready(state);
   const started = performance.now();
-  const tmp = path.join(
-    state.tmpDir,
-    `${state.host}.${process.pid}.${randomBytes(8).toString("hex")}.tmp`,
-  );
+  const tmp = path.join(state.tmpDir, temporaryName(state));
   const hashing = new HashingSource(source, options.maxBytes, options.signal);
   let handle: FileHandle | undefined = await open(tmp, "wx", 0o644);
   try {

@@ -1,5 +1,6 @@
 // The state an fs datastore's operations share, its one-time start (create, sweep), and the
 // path of a blob under the root.
+import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, realpath, unlink } from "node:fs/promises";
 import path from "node:path";
 import { MediaError } from "../errors.js";
@@ -49,15 +50,35 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Whether a temporary file was left by a crashed writer (or is older than `staleTempMs`). */
+/**
+ * Tells this process's temporary files from those of an earlier process that had the same PID
+ * on the same host (node runs as PID 1 in every container start). @internal
+ */
+export const PROCESS_TOKEN = randomBytes(4).toString("hex");
+
+/** `<host>.<pid>.<process token>.<random>.tmp`; the token is absent in files of older versions. */
+const TEMP_NAME = /^(.+)\.(\d+)\.(?:([0-9a-f]{8})\.)?[0-9a-f]+\.tmp$/;
+
+/** The name a put of this process streams into. @internal */
+export function temporaryName(state: FsState): string {
+  return `${state.host}.${process.pid}.${PROCESS_TOKEN}.${randomBytes(8).toString("hex")}.tmp`;
+}
+
+/**
+ * Whether a temporary file was left by a crashed writer: one of a dead process on this host, or
+ * any file older than `staleTempMs` that is not this very process's (an earlier process with
+ * our PID — a container restart — or another host sharing the filesystem).
+ */
 async function isStale(state: FsState, name: string, file: string): Promise<boolean | undefined> {
-  const parts = /^(.+)\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+  const parts = TEMP_NAME.exec(name);
   const pid = parts ? Number(parts[2]) : undefined;
   const onThisHost = parts?.[1] === state.host;
+  const ours = onThisHost && pid === process.pid && parts?.[3] === PROCESS_TOKEN;
+  if (ours) return false;
   if (onThisHost && pid !== process.pid && !isAlive(pid!)) return true;
   const st = await lstat(file).catch(() => undefined);
   if (!st) return undefined;
-  return state.now() - st.mtimeMs > state.staleTempMs && !(pid === process.pid && onThisHost);
+  return state.now() - st.mtimeMs > state.staleTempMs;
 }
 
 /** @internal */

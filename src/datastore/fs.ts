@@ -92,7 +92,7 @@ function createFsState(options: FsDatastoreOptions): FsState {
  * A datastore on a local (or shared) filesystem.
  *
  * Layout: `root/ab/cd/abcd…` where the file name is the blob's SHA-256. A put streams into
- * `root/.tmp/<host>.<pid>.<random>.tmp` (same filesystem), fsyncs it, then renames it into
+ * `root/.tmp/<host>.<pid>.<process token>.<random>.tmp` (same filesystem), fsyncs it, then renames it into
  * place, so no partial blob is ever visible under a key; concurrent puts of the same bytes
  * rename identical files onto the same name. Temporary files are removed on error or abort,
  * and those of crashed processes are swept at start. Invalid options throw a `ConfigError`

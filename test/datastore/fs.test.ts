@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { mkdir, readdir, symlink, utimes, writeFile, readFile, stat } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fsDatastore } from "../../src/datastore/index.js";
@@ -158,6 +159,49 @@ describe("fsDatastore", () => {
     const store = fsDatastore({ root, staleTempMs: 3600_000, now: () => t0 });
     assert.equal(await store.sweep(), 1);
     assert.deepEqual((await readdir(tmp)).sort(), ["otherhost.2.bb.tmp", mine].sort());
+  });
+
+  it("sweeps old temp files of an earlier process that had this PID (a container restart), never this process's own", async () => {
+    const root = await newDir();
+    const tmp = path.join(root, ".tmp");
+    await mkdir(tmp, { recursive: true });
+    const host = os.hostname().replace(/[^A-Za-z0-9-]/g, "_");
+    const earlierLife = `${host}.${process.pid}.0badcafe.aa.tmp`;
+    const olderVersion = `${host}.${process.pid}.bb.tmp`;
+    const ownFresh = `${host}.${process.pid}.ffffffff.cc.tmp`;
+    for (const name of [earlierLife, olderVersion, ownFresh]) {
+      await writeFile(path.join(tmp, name), "x");
+    }
+    const t0 = Date.now();
+    const old = new Date(t0 - 2 * 3600_000);
+    await utimes(path.join(tmp, earlierLife), old, old);
+    await utimes(path.join(tmp, olderVersion), old, old);
+    await utimes(path.join(tmp, ownFresh), old, old);
+    const store = fsDatastore({ root, staleTempMs: 3600_000, now: () => t0 });
+    // Start a put that stalls, so this process has a temp file of its own while the sweep runs.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const writing = store.put(
+      (async function* () {
+        yield Buffer.from("in flight");
+        await gate;
+      })(),
+    );
+    let own: string | undefined;
+    for (let i = 0; i < 400 && own === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      own = (await readdir(tmp)).find((n) => ![earlierLife, olderVersion, ownFresh].includes(n));
+    }
+    assert.ok(own, "the put created its temp file");
+    await utimes(path.join(tmp, own), old, old);
+    // The start-up sweep (run by the first put) removed all three: each carries another
+    // process's token, or none. This process's own file survives a later sweep, however old.
+    assert.deepEqual(await readdir(tmp), [own]);
+    assert.equal(await store.sweep(), 0);
+    assert.deepEqual(await readdir(tmp), [own]);
+    release();
+    await writing;
+    assert.deepEqual(await readdir(tmp), []);
   });
 
   it("publishes put and delete events on diagnostics_channel", async () => {
