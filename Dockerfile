@@ -47,3 +47,14 @@ datastores:
   - { id: local, type: fs, kinds: [local, remote, thumbnail, preview, archive], root: /data/media }
 metadata:
   embedded: /data/metadata
+EOF
+ENV MEDIA_CONFIG=/etc/matrix-media-kit/media.yaml
+USER node
+WORKDIR /data
+VOLUME /data
+EXPOSE 8008
+# PORT (over listen.port) keeps the check on the port the server listens on.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8008) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["matrix-media-kit"]
+CMD ["serve"]
