@@ -41,8 +41,9 @@ export async function createServerCache(
     return { cache: memory, lease: undefined, machineId: config.machineId ?? 0 };
   }
   const { shards, ...ringOptions } = redis;
-  const lease = await leaseFromRedis(shards[0]!, config, shutdown, logger);
+  // Built first: the ring validates the shard URLs before the lease connects to one.
   const ring = buildFromConfig("cache.redis", () => redisRingCache({ shards, ...ringOptions }));
+  const lease = await leaseFromRedis(shards[0]!, config, shutdown, logger);
   const tiered = buildFromConfig("cache.redis", () =>
     tieredCache([memory, ring], { invalidation: redisInvalidation({ url: shards[0]! }) }),
   );

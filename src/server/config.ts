@@ -114,10 +114,13 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     serverName: readString(c.serverName, "serverName", "localhost:8008"),
     listen: {
       host: readString(listen.host, "listen.host", "127.0.0.1"),
-      port:
-        env.PORT !== undefined
-          ? readInt(env.PORT, "PORT", 8008, 0, 65535)
-          : readInt(listen.port, "listen.port", 8008, 0, 65535),
+      port: readInt(
+        env.PORT,
+        "PORT",
+        readInt(listen.port, "listen.port", 8008, 0, 65535),
+        0,
+        65535,
+      ),
     },
     machineId: resolveMachineId(c.machineId, env),
     datastores: resolveDatastores(c.datastores, resolvePath),

@@ -52,9 +52,10 @@ export async function startMediaServer(
   const logger = options.logger ?? jsonLineLogger(process);
   const shutdown = new ShutdownStack(logger);
   try {
+    // Datastores first: they do no I/O, so a refused driver option stops the start early.
+    const datastore = createServerDatastore(config.datastores, shutdown);
     const { cache, lease, machineId } = await createServerCache(config, shutdown, logger);
     const metadata = await createServerMetadata(config.metadata, shutdown, logger);
-    const datastore = createServerDatastore(config.datastores, shutdown);
     const parts = { datastore, metadata, cache, machineId, lease };
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());

@@ -70,10 +70,7 @@ describe("standalone server on PostgreSQL and a Redis ring", () => {
       auth: { tokens: { [ALICE]: "@alice:localhost" } },
       datastores: [{ id: "x", type: "fs", kinds: ["local"], root: "x" }],
     };
-    const first = await startMediaServer(
-      resolveConfig(raw, { MACHINE_ID: "77" }, dir.path),
-      quiet,
-    );
+    const first = await startMediaServer(resolveConfig(raw, { MACHINE_ID: "77" }, dir.path), quiet);
     servers.push(first);
     assert.equal(first.machineId, 77);
     await assert.rejects(
