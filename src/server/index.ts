@@ -29,5 +29,6 @@ export type {
   PreviewsConfig,
   ThumbnailsConfig,
 } from "./config-types.js";
+export type { MediaKind } from "../index.js";
 export { jsonLineLogger, type LogStreams, type ServerLogger } from "./logger.js";
 export { startMediaServer, type MediaServer, type StartMediaServerOptions } from "./start.js";

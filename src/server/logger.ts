@@ -1,9 +1,10 @@
 // The server's logger: one JSON object per line, so log shippers need no parsing rules.
-import type { RepositoryLogger } from "../index.js";
 
-/** What the server logs through; `info` is required here (the repository's is optional). */
-export interface ServerLogger extends RepositoryLogger {
+/** What the server logs through (the repository and the media handler take it as it is). */
+export interface ServerLogger {
   info(message: string, details?: Record<string, unknown>): void;
+  warn(message: string, details?: Record<string, unknown>): void;
+  error(message: string, details?: Record<string, unknown>): void;
 }
 
 /** Where a {@link jsonLineLogger} writes. */

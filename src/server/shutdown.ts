@@ -14,7 +14,7 @@ export class ShutdownStack {
   }
 
   /** Registers a closer, run before every closer registered earlier. */
-  push(close: () => Promise<unknown> | unknown): void {
+  push(close: () => unknown): void {
     this.#closers.push(async () => close());
   }
 

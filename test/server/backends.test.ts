@@ -46,9 +46,9 @@ describe("standalone server on PostgreSQL and a Redis ring", () => {
       metadata: { postgres: db.url },
       auth: { tokens: { [ALICE]: "@alice:media.test" } },
     });
-    const a = await startMediaServer(resolveConfig(raw(0), {}, dir.path), quiet);
+    const a = await startServer(resolveConfig(raw(0), {}, dir.path), quiet);
     servers.push(a);
-    const b = await startMediaServer(resolveConfig(raw(0), {}, dir.path), quiet);
+    const b = await startServer(resolveConfig(raw(0), {}, dir.path), quiet);
     servers.push(b);
     assert.notEqual(a.machineId, b.machineId, "leases never hand out the same machine ID twice");
     const up = await req(a.url, "/_matrix/media/v3/upload", {
@@ -70,11 +70,11 @@ describe("standalone server on PostgreSQL and a Redis ring", () => {
       auth: { tokens: { [ALICE]: "@alice:localhost" } },
       datastores: [{ id: "x", type: "fs", kinds: ["local"], root: "x" }],
     };
-    const first = await startMediaServer(resolveConfig(raw, { MACHINE_ID: "77" }, dir.path), quiet);
+    const first = await startServer(resolveConfig(raw, { MACHINE_ID: "77" }, dir.path), quiet);
     servers.push(first);
     assert.equal(first.machineId, 77);
     await assert.rejects(
-      startMediaServer(resolveConfig(raw, { MACHINE_ID: "77" }, dir.path), quiet),
+      startServer(resolveConfig(raw, { MACHINE_ID: "77" }, dir.path), quiet),
       /MACHINE_ID 77 is already leased/,
     );
   });
@@ -84,7 +84,7 @@ describe("standalone server on an S3 datastore", () => {
   it("stores uploads in the bucket and serves them, with thumbnails on local disk", async () => {
     const dir = await tempDir();
     const s3 = await startS3({ bucket: "media" });
-    const server = await startMediaServer(
+    const server = await startServer(
       resolveConfig(
         {
           serverName: "media.test",

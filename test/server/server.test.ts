@@ -47,7 +47,7 @@ describe("standalone server on embedded defaults", () => {
       {},
       dir.path,
     );
-    server = await startMediaServer(config, quiet);
+    server = await startServer(config, quiet);
   });
   after(async () => {
     await server?.close();
@@ -170,7 +170,7 @@ describe("standalone server with the default deny list", () => {
   it("refuses a preview of 127.0.0.1 without connecting", async () => {
     const dir = await tempDir();
     const site = await startWebsite(Buffer.alloc(0));
-    const server = await startMediaServer(
+    const server = await startServer(
       resolveConfig(
         {
           listen: { port: 0 },
