@@ -31,15 +31,16 @@ const CONTRACT: Record<string, string[]> = {
   "./express": ["mediaRouter"],
   "./koa": ["mediaMiddleware"],
   "./testing": ["describeDatastore", "describeCache"],
+  "./server": ["startMediaServer", "loadConfig", "resolveConfig"],
 };
 
-/** Packages only the named subpaths may load. */
+/** Packages only the named subpaths may load (the server composes every primitive). */
 const HEAVY: Record<string, string[]> = {
-  sharp: ["./thumbnail"],
-  "@aws-sdk/client-s3": ["./datastore/s3", "./datastore"],
-  ioredis: ["./cache", "./cache/redis"],
-  pg: ["./metadata/postgres"],
-  "better-sqlite3": ["./metadata/sqlite"],
+  sharp: ["./thumbnail", "./server"],
+  "@aws-sdk/client-s3": ["./datastore/s3", "./datastore", "./server"],
+  ioredis: ["./cache", "./cache/redis", "./server"],
+  pg: ["./metadata/postgres", "./server"],
+  "better-sqlite3": ["./metadata/sqlite", "./server"],
 };
 
 function staticImports(

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `matrix-media-kit` command line: `matrix-media-kit migrate --from STORE --to STORE`.
+ * The `matrix-media-kit` command line: `matrix-media-kit serve [--config FILE]` runs the media
+ * server; `matrix-media-kit migrate --from STORE --to STORE` copies a datastore into another.
  *
  * @module
  */
@@ -8,14 +9,18 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../errors.js";
 import { MIGRATE_USAGE, runMigrate, UsageError, type CliIo } from "./migrate.js";
+import { printConfigError, runServe, SERVE_USAGE } from "./serve.js";
 
 const USAGE = `Usage: matrix-media-kit <command> [options]
 
 Commands:
+  serve      run the media server (embedded defaults, or --config FILE / MEDIA_CONFIG)
   migrate    copy (and optionally move) every blob from one datastore to another
 
-Run "matrix-media-kit migrate --help" for its options.
+Run "matrix-media-kit <command> --help" for its options.
 `;
+
+const COMMAND_USAGE: Record<string, string> = { serve: SERVE_USAGE, migrate: MIGRATE_USAGE };
 
 /**
  * Runs the CLI with `argv` (without the node and script paths); resolves to the exit code.
@@ -32,6 +37,7 @@ export async function main(
 ): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === "serve") return await runServe(rest, io, signal);
     if (command === "migrate") return await runMigrate(rest, io, signal);
     if (command === undefined || command === "--help" || command === "-h" || command === "help") {
       io.stdout.write(USAGE);
@@ -43,9 +49,11 @@ export async function main(
       err instanceof UsageError ||
       (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
     ) {
-      io.stderr.write(
-        `${(err as Error).message}\n\n${command === "migrate" ? MIGRATE_USAGE : USAGE}`,
-      );
+      io.stderr.write(`${(err as Error).message}\n\n${COMMAND_USAGE[command ?? ""] ?? USAGE}`);
+      return 2;
+    }
+    if (ConfigError.is(err)) {
+      printConfigError(io, err);
       return 2;
     }
     if (err instanceof TypeError || ConfigError.is(err)) {
@@ -69,7 +77,7 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   const controller = new AbortController();
-  const stop = (): void => controller.abort();
+  const stop = (signal: NodeJS.Signals): void => controller.abort(signal);
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   process.exitCode = await main(process.argv.slice(2), undefined, controller.signal);

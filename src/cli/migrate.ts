@@ -1,13 +1,16 @@
 // `matrix-media-kit migrate`: copies a datastore into another, with a progress bar.
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
-import { fsDatastore, type FsDatastoreOptions } from "../datastore/fs.js";
-import { s3Datastore } from "../datastore/s3/datastore.js";
-import type { S3DatastoreOptions } from "../datastore/s3/options.js";
-import { migrateDatastore, type MigrationProgress } from "../datastore/migrate.js";
-import type { Datastore } from "../datastore/types.js";
+import {
+  fsDatastore,
+  migrateDatastore,
+  s3Datastore,
+  type Datastore,
+  type MigrationProgress,
+} from "../datastore/index.js";
+import { loadConfig } from "../server/config.js";
+import type { DatastoreConfig } from "../server/config-types.js";
+import { createConfiguredDatastore } from "../server/datastores.js";
 
 /** Where the CLI writes, and what it knows of its terminal. */
 export interface CliIo {
@@ -30,7 +33,7 @@ STORE:
                                 credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
 
 Options:
-  --config FILE        the standalone server's YAML config: STORE may name a datastore id
+  --config FILE        the media server's YAML config: STORE may name a datastore id
   --delete             delete each source blob once its copy is verified
   --no-verify          do not read copies back (sizes are still checked)
   --concurrency N      blobs in flight (default 4)
@@ -42,56 +45,22 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** A datastore entry of the standalone server's config (`datastores[]`). */
-interface ConfigDatastore {
-  id: string;
-  type: "fs" | "s3";
-  [option: string]: unknown;
-}
-
-/** Reads `datastores[]` from a standalone server config file. */
-export function readConfigDatastores(file: string): Map<string, ConfigDatastore> {
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new UsageError(`Cannot read --config ${file}: ${(err as Error).message}`);
-  }
-  const list = (doc as { datastores?: unknown } | null)?.datastores;
-  if (!Array.isArray(list)) throw new UsageError(`--config ${file} has no datastores list`);
-  const out = new Map<string, ConfigDatastore>();
-  for (const [i, entry] of list.entries()) {
-    const d = entry as Partial<ConfigDatastore> | null;
-    if (!d || typeof d.id !== "string" || (d.type !== "fs" && d.type !== "s3")) {
-      throw new UsageError(`--config ${file}: datastores[${i}] needs an id and a type of fs or s3`);
-    }
-    out.set(d.id, d as ConfigDatastore);
-  }
-  return out;
-}
-
-function fromConfig(entry: ConfigDatastore, baseDir: string): Datastore {
-  const { type, kinds: _kinds, ...options } = entry;
-  if (type === "fs") {
-    if (typeof options.root !== "string") {
-      throw new UsageError(`datastore "${entry.id}" of --config needs a root`);
-    }
-    return fsDatastore({
-      ...(options as unknown as FsDatastoreOptions),
-      root: path.resolve(baseDir, options.root),
-    });
-  }
-  return s3Datastore(options as unknown as S3DatastoreOptions);
+/**
+ * The datastores of a media server config file by id, validated by the server's own config
+ * loader (the environment is not read: MACHINE_ID and PORT are no business of a migration).
+ */
+export function readConfigDatastores(file: string): Map<string, DatastoreConfig> {
+  return new Map(loadConfig({ file, env: {} }).datastores.map((d) => [d.id, d]));
 }
 
 /** Parses a datastore id of `config`, `fs:PATH`, a path, or `s3://bucket/prefix/?endpoint=…`. */
 export function parseStoreSpec(
   spec: string,
   env: Record<string, string | undefined>,
-  config?: { file: string; datastores: Map<string, ConfigDatastore> },
+  configured?: Map<string, DatastoreConfig>,
 ): Datastore {
-  const configured = config?.datastores.get(spec);
-  if (configured && config) return fromConfig(configured, path.dirname(path.resolve(config.file)));
+  const entry = configured?.get(spec);
+  if (entry) return createConfiguredDatastore(entry);
   if (spec.startsWith("s3://")) {
     let url: URL;
     try {
@@ -199,9 +168,7 @@ export async function runMigrate(argv: string[], io: CliIo, signal?: AbortSignal
       `Expected --concurrency to be an integer 1–256 but received ${JSON.stringify(values.concurrency)}`,
     );
   }
-  const config = values.config
-    ? { file: values.config, datastores: readConfigDatastores(values.config) }
-    : undefined;
+  const config = values.config ? readConfigDatastores(values.config) : undefined;
   const from = parseStoreSpec(values.from, io.env, config);
   const to = parseStoreSpec(values.to, io.env, config);
   const now = io.now ?? Date.now;

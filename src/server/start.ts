@@ -1,0 +1,121 @@
+// startMediaServer: builds every component from a validated config, in dependency order,
+// and starts listening. A failure part-way closes what was already opened.
+import type { MediaRepository } from "../index.js";
+import { createMediaHandler } from "../http/index.js";
+import { createServerAuth } from "./auth.js";
+import { createServerCache } from "./cache.js";
+import type { MediaServerConfig } from "./config-types.js";
+import { buildFromConfig } from "./config-values.js";
+import { createServerDatastore } from "./datastores.js";
+import { listen } from "./listen.js";
+import { jsonLineLogger, type ServerLogger } from "./logger.js";
+import { createServerMetadata } from "./metadata.js";
+import { createServerRepository } from "./repository.js";
+import { ShutdownStack } from "./shutdown.js";
+
+/** Options of {@link startMediaServer}. */
+export interface StartMediaServerOptions {
+  /** @defaultValue JSON lines on stdout (info) and stderr (warnings, errors) */
+  logger?: ServerLogger;
+}
+
+/** A running media server. */
+export interface MediaServer {
+  /** `http://host:port`, with the port actually bound. */
+  readonly url: string;
+  readonly repository: MediaRepository;
+  /** The machine ID in use (leased in Redis when `cache.redis` is configured). */
+  readonly machineId: number;
+  /** Development token printed at start when no auth was configured. */
+  readonly devToken: string | undefined;
+  /** Stops listening and closes the repository, stores, cache and lease (once). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the media server described by `config` (from {@link loadConfig} or
+ * {@link resolveConfig}) and starts listening.
+ *
+ * @throws {@link ConfigError} for an option a component refuses (named by its config key).
+ * @example
+ * ```ts
+ * import { loadConfig, startMediaServer } from "matrix-media-kit/server";
+ *
+ * const server = await startMediaServer(loadConfig({ file: "media.yaml" }));
+ * process.once("SIGTERM", () => void server.close());
+ * ```
+ */
+export async function startMediaServer(
+  config: MediaServerConfig,
+  options: StartMediaServerOptions = {},
+): Promise<MediaServer> {
+  const logger = options.logger ?? jsonLineLogger(process);
+  const shutdown = new ShutdownStack(logger);
+  try {
+    // Datastores first: they do no I/O, so a refused driver option stops the start early.
+    const datastore = createServerDatastore(config.datastores, shutdown);
+    const { cache, lease, machineId } = await createServerCache(config, shutdown, logger);
+    const metadata = await createServerMetadata(config.metadata, shutdown, logger);
+    const parts = { datastore, metadata, cache, machineId, lease };
+    const repository = createServerRepository(config, parts, logger);
+    shutdown.push(() => repository.close());
+    const { check, devToken } = createServerAuth(config.auth, config.serverName);
+    const handler = buildFromConfig("freezeLegacy", () =>
+      createMediaHandler(repository, {
+        authenticate: (_req, { accessToken }) => check(accessToken),
+        freezeLegacy: config.freezeLegacy,
+        logger,
+      }),
+    );
+    const server = await listen(handler, config.listen, logger);
+    shutdown.push(() => server.close());
+    logStartup(logger, config, {
+      url: server.url,
+      machineId,
+      leased: lease !== undefined,
+      devToken,
+    });
+    return { url: server.url, repository, machineId, devToken, close: () => shutdown.close() };
+  } catch (err) {
+    await shutdown.close();
+    throw err;
+  }
+}
+
+/** One line with what the server runs on, so an operator sees the effective config. */
+function logStartup(
+  logger: ServerLogger,
+  config: MediaServerConfig,
+  state: { url: string; machineId: number; leased: boolean; devToken: string | undefined },
+): void {
+  logger.info("media server listening", {
+    url: state.url,
+    serverName: config.serverName,
+    machineId: state.machineId,
+    machineIdLeased: state.leased,
+    datastores: config.datastores.map((d) => ({
+      id: d.id,
+      type: d.type,
+      kinds: d.kinds,
+      readOnly: d.readOnly,
+    })),
+    metadata: config.metadata.postgres
+      ? "postgres"
+      : `embedded sqlite in ${config.metadata.embedded}`,
+    cache: config.cache.redis
+      ? `memory ${config.cache.memory.maxBytes} B + redis ring of ${config.cache.redis.shards.length}`
+      : `memory ${config.cache.memory.maxBytes} B`,
+    thumbnails: config.thumbnails.enabled,
+    previews: config.previews.enabled,
+    auth: config.auth.homeserverUrl
+      ? `whoami at ${config.auth.homeserverUrl}`
+      : state.devToken
+        ? "development token (below)"
+        : "auth.tokens",
+  });
+  if (state.devToken) {
+    logger.info(
+      `no auth configured: use "Authorization: Bearer ${state.devToken}" (user @admin:${config.serverName}, an admin). Configure auth.tokens or auth.homeserverUrl for real use.`,
+    );
+  }
+}

@@ -1,0 +1,200 @@
+// The media server (matrix-media-kit/server) end to end over HTTP on embedded defaults:
+// uploads, limits, admin quarantine, and previews through the SSRF guard.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import sharp from "sharp";
+import type { MediaServer } from "../../src/server/index.js";
+import { tempDir } from "../harness/tmp.js";
+import { ADMIN, ALICE, quiet, req, resolveConfig, startServer, startWebsite } from "./helpers.js";
+
+describe("standalone server on embedded defaults", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let server: MediaServer;
+  let site: Awaited<ReturnType<typeof startWebsite>>;
+  let png: Buffer;
+
+  before(async () => {
+    dir = await tempDir();
+    png = await sharp({ create: { width: 279, height: 129, channels: 3, background: "#c04020" } })
+      .png()
+      .toBuffer();
+    // The page's image differs from the uploaded (and later quarantined) one: quarantine
+    // follows the bytes, so identical bytes fetched for a preview would stay quarantined.
+    site = await startWebsite(
+      await sharp({ create: { width: 279, height: 129, channels: 3, background: "#2040c0" } })
+        .png()
+        .toBuffer(),
+    );
+    const config = resolveConfig(
+      {
+        serverName: "media.test",
+        listen: { port: 0 },
+        datastores: [
+          {
+            id: "local",
+            type: "fs",
+            kinds: ["local", "remote", "thumbnail", "preview"],
+            root: "media",
+          },
+        ],
+        auth: {
+          tokens: { [ALICE]: "@alice:media.test", [ADMIN]: "@admin:media.test" },
+          admins: ["@admin:media.test"],
+        },
+        limits: { maxUploadBytes: "1MiB" },
+        previews: { enabled: true, allowRanges: ["127.0.0.1/32"] },
+      },
+      {},
+      dir.path,
+    );
+    server = await startServer(config, quiet);
+  });
+  after(async () => {
+    await server?.close();
+    await site?.close();
+    await dir?.cleanup();
+  });
+
+  it("uploads and downloads byte-identical media through the authenticated endpoints", async () => {
+    const up = await req(server.url, "/_matrix/media/v3/upload?filename=hello.txt", {
+      method: "POST",
+      token: ALICE,
+      body: "hello standalone",
+      headers: { "content-type": "text/plain" },
+    });
+    assert.equal(up.status, 200);
+    const mxc = up.json().content_uri as string;
+    assert.match(mxc, /^mxc:\/\/media\.test\/[A-Za-z0-9_-]{32}$/);
+    const path = mxc.slice("mxc://".length);
+    const down = await req(server.url, `/_matrix/client/v1/media/download/${path}`, {
+      token: ALICE,
+    });
+    assert.equal(down.status, 200);
+    assert.equal(down.body.toString(), "hello standalone");
+    assert.equal(down.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(down.headers.get("x-content-type-options"), "nosniff");
+    assert.equal((await req(server.url, `/_matrix/client/v1/media/download/${path}`)).status, 401);
+  });
+
+  it("answers unknown routes with 404 M_UNRECOGNIZED and enforces the upload limit", async () => {
+    const unknown = await req(server.url, "/_matrix/client/v1/media/nope", { token: ALICE });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json().errcode, "M_UNRECOGNIZED");
+    const outside = await req(server.url, "/somewhere/else");
+    assert.equal(outside.json().errcode, "M_UNRECOGNIZED");
+    const big = await req(server.url, "/_matrix/media/v3/upload", {
+      method: "POST",
+      token: ALICE,
+      body: Buffer.alloc(1024 * 1024 + 1),
+    });
+    assert.equal(big.status, 413);
+    assert.equal(big.json().errcode, "M_TOO_LARGE");
+    const config = await req(server.url, "/_matrix/client/v1/media/config", { token: ALICE });
+    assert.equal(config.json()["m.upload.size"], 1024 * 1024);
+  });
+
+  it("quarantine through the admin route: admins only, then 404 on download and thumbnail", async () => {
+    const up = await req(server.url, "/_matrix/media/v3/upload", {
+      method: "POST",
+      token: ALICE,
+      body: png,
+      headers: { "content-type": "image/png" },
+    });
+    const path = (up.json().content_uri as string).slice("mxc://".length);
+    assert.equal(
+      (
+        await req(
+          server.url,
+          `/_matrix/client/v1/media/thumbnail/${path}?width=32&height=32&method=crop`,
+          { token: ALICE },
+        )
+      ).status,
+      200,
+    );
+    const denied = await req(server.url, `/_synapse/admin/v1/media/quarantine/${path}`, {
+      method: "POST",
+      token: ALICE,
+    });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.json().errcode, "M_FORBIDDEN");
+    const ok = await req(server.url, `/_synapse/admin/v1/media/quarantine/${path}`, {
+      method: "POST",
+      token: ADMIN,
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(
+      (await req(server.url, `/_matrix/client/v1/media/download/${path}`, { token: ALICE })).status,
+      404,
+    );
+    assert.equal(
+      (
+        await req(
+          server.url,
+          `/_matrix/client/v1/media/thumbnail/${path}?width=32&height=32&method=crop`,
+          { token: ALICE },
+        )
+      ).status,
+      404,
+    );
+  });
+
+  it("previews a page on an allowed loopback address, storing og:image as mxc media", async () => {
+    const res = await req(
+      server.url,
+      `/_matrix/client/v1/media/preview_url?url=${encodeURIComponent(site.url + "/movie")}`,
+      { token: ALICE },
+    );
+    assert.equal(res.status, 200, res.body.toString());
+    const og = res.json();
+    assert.equal(og["og:title"], "The Rock");
+    assert.equal(og["og:type"], "video.movie");
+    assert.equal(og["og:image:width"], 279);
+    assert.equal(og["og:image:height"], 129);
+    const pagePng = await sharp({
+      create: { width: 279, height: 129, channels: 3, background: "#2040c0" },
+    })
+      .png()
+      .toBuffer();
+    assert.equal(og["matrix:image:size"], pagePng.length);
+    const image = og["og:image"] as string;
+    assert.match(image, /^mxc:\/\/media\.test\//);
+    const img = await req(server.url, `/_matrix/client/v1/media/download/${image.slice(6)}`, {
+      token: ALICE,
+    });
+    assert.equal(img.status, 200, img.body.toString());
+    assert.deepEqual(img.body, pagePng);
+  });
+});
+
+describe("standalone server with the default deny list", () => {
+  it("refuses a preview of 127.0.0.1 without connecting", async () => {
+    const dir = await tempDir();
+    const site = await startWebsite(Buffer.alloc(0));
+    const server = await startServer(
+      resolveConfig(
+        {
+          listen: { port: 0 },
+          auth: { tokens: { [ALICE]: "@alice:localhost" } },
+          previews: { enabled: true },
+        },
+        {},
+        dir.path,
+      ),
+      quiet,
+    );
+    try {
+      const res = await req(
+        server.url,
+        `/_matrix/client/v1/media/preview_url?url=${encodeURIComponent(site.url + "/")}`,
+        { token: ALICE },
+      );
+      assert.ok(res.status >= 400 && res.status < 600, `status ${res.status}`);
+      assert.equal(typeof res.json().errcode, "string");
+      assert.equal(site.connections, 0, "no TCP connection reached the page");
+    } finally {
+      await server.close();
+      await site.close();
+      await dir.cleanup();
+    }
+  });
+});
