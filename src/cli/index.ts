@@ -56,7 +56,7 @@ export async function main(
       printConfigError(io, err);
       return 2;
     }
-    if (err instanceof TypeError || ConfigError.is(err)) {
+    if (err instanceof TypeError) {
       io.stderr.write(`${err.message}\n`);
       return 2;
     }

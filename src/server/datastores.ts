@@ -4,6 +4,7 @@ import { MEDIA_KINDS, type MediaKind } from "../index.js";
 import { fsDatastore, routeByKind, s3Datastore, type Datastore } from "../datastore/index.js";
 import type { DatastoreConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
+import type { ServerLogger } from "./logger.js";
 import type { ShutdownStack } from "./shutdown.js";
 
 /**
@@ -48,4 +49,25 @@ export function createServerDatastore(
       readable: [...stores.values()],
     }),
   );
+}
+
+/**
+ * Sweeps the temporary files earlier processes left (a crash, a container restart) at start,
+ * not only on a datastore's first write. A failure is logged and does not stop the start.
+ * @internal
+ */
+export async function sweepTemporaryFiles(
+  router: ReturnType<typeof routeByKind>,
+  logger: ServerLogger,
+): Promise<void> {
+  for (const store of router.all()) {
+    const sweep = (store as { sweep?: () => Promise<number> }).sweep;
+    if (typeof sweep !== "function" || store.capabilities.readOnly) continue;
+    try {
+      const removed = await sweep.call(store);
+      if (removed > 0) logger.info("swept temporary files", { datastore: store.id, removed });
+    } catch (error) {
+      logger.warn("could not sweep temporary files", { datastore: store.id, error });
+    }
+  }
 }

@@ -6,7 +6,7 @@ import { createServerAuth } from "./auth.js";
 import { createServerCache } from "./cache.js";
 import type { MediaServerConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
-import { createServerDatastore } from "./datastores.js";
+import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
 import { jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerMetadata } from "./metadata.js";
@@ -54,6 +54,7 @@ export async function startMediaServer(
   try {
     // Datastores first: they do no I/O, so a refused driver option stops the start early.
     const datastore = createServerDatastore(config.datastores, shutdown);
+    await sweepTemporaryFiles(datastore, logger);
     const { cache, lease, machineId } = await createServerCache(config, shutdown, logger);
     const metadata = await createServerMetadata(config.metadata, shutdown, logger);
     const parts = { datastore, metadata, cache, machineId, lease };

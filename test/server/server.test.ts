@@ -1,6 +1,9 @@
 // The media server (matrix-media-kit/server) end to end over HTTP on embedded defaults:
 // uploads, limits, admin quarantine, and previews through the SSRF guard.
 import assert from "node:assert/strict";
+import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
 import type { MediaServer } from "../../src/server/index.js";
@@ -194,6 +197,38 @@ describe("standalone server with the default deny list", () => {
     } finally {
       await server.close();
       await site.close();
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("standalone server start-up", () => {
+  it("sweeps temporary files an earlier process with this PID left (a container restart) before serving", async () => {
+    const dir = await tempDir();
+    try {
+      const tmp = path.join(dir.path, "media", ".tmp");
+      await mkdir(tmp, { recursive: true });
+      const host = os.hostname().replace(/[^A-Za-z0-9-]/g, "_");
+      const leftover = path.join(tmp, `${host}.${process.pid}.0badcafe.aa.tmp`);
+      await writeFile(leftover, "half a blob");
+      const old = new Date(Date.now() - 3 * 24 * 3600_000);
+      await utimes(leftover, old, old);
+      const config = resolveConfig(
+        {
+          serverName: "media.test",
+          listen: { port: 0 },
+          datastores: [{ id: "local", type: "fs", kinds: ["local"], root: "media" }],
+        },
+        {},
+        dir.path,
+      );
+      const server = await startServer(config, quiet);
+      try {
+        assert.deepEqual(await readdir(tmp), [], "swept at start, before the first upload");
+      } finally {
+        await server.close();
+      }
+    } finally {
       await dir.cleanup();
     }
   });
