@@ -11,7 +11,6 @@ import {
   createSafeFetch,
   PREVIEW_CHANNEL,
   memoryPreviewCache,
-  metadataPreviewCache,
   previewBucket,
 } from "../../src/preview/index.js";
 import type { PreviewCache, PreviewCacheKey, PreviewCacheValue } from "../../src/preview/index.js";
@@ -569,15 +568,16 @@ describe("createPreviewFetcher", () => {
     await rejectsWith(fetcher.preview(`${server.origin}/gzip`), "M_UNKNOWN");
   });
 
-  it("metadataPreviewCache stores url, hour bucket and language in the metadata store", async () => {
+  it("a cache seam over a metadata store gets url, hour bucket, language and expiry", async () => {
     routes.set("/meta-cached", html("<title>in the store</title>"));
     const store = memoryMetadataStore();
     const ts = Date.UTC(2024, 0, 2, 3, 45);
-    const fetcher = createPreviewFetcher({
-      fetch: safeFetch,
-      cache: metadataPreviewCache(store),
-      now: () => ts,
-    });
+    // What an embedder that uses the fetcher without a repository writes.
+    const cache: PreviewCache = {
+      get: async (key) => store.getPreview(key.url, key.bucket, key.language),
+      set: async (key, value) => store.putPreview({ ...key, ...value }),
+    };
+    const fetcher = createPreviewFetcher({ fetch: safeFetch, cache, now: () => ts });
     await fetcher.preview(`${server.origin}/meta-cached`, { ts, language: "de" });
     const entry = await store.getPreview(
       `${server.origin}/meta-cached`,
