@@ -2,7 +2,7 @@
 // directly), then the og:image, whose real type, size and dimensions replace the page's claims.
 import { MediaError } from "../errors.js";
 import type { FetcherSettings } from "./fetcher-options.js";
-import { truncateText } from "./text.js";
+import { dataUrlLength } from "./html.js";
 import { downloadImage } from "./image.js";
 import { fetchOEmbed, providerEndpoint } from "./oembed.js";
 import { readHtml } from "./page.js";
@@ -18,6 +18,8 @@ import {
 } from "./responses.js";
 
 type Og = Record<string, string | number>;
+
+const MAX_VALUE_LENGTH = 1000;
 
 const PAGE_ACCEPT = "text/html,application/xhtml+xml,image/*;q=0.9,*/*;q=0.5";
 
@@ -36,10 +38,12 @@ async function fetchPage(
   const mime = mimeOf(res);
   if (encoded(res)) throw unsupported(res);
   if (HTML_TYPES.has(mime)) {
-    const page = await readHtml(res);
+    const page = await readHtml(res, {
+      maxDataUrlLength: dataUrlLength(settings.maxImageBytes),
+    });
     const og: Og = page.og;
     if (settings.discovery && page.oEmbedUrl !== undefined) {
-      const fromOEmbed = await fetchOEmbed(settings, page.oEmbedUrl, language);
+      const fromOEmbed = await fetchOEmbed(settings, page.oEmbedUrl, language, url.href);
       for (const [k, v] of Object.entries(fromOEmbed ?? {})) og[k] ??= v;
     }
     return { og };
@@ -60,7 +64,8 @@ export async function buildPreview(
   language: string,
 ): Promise<PreviewResult> {
   const endpoint = providerEndpoint(settings.providers, url);
-  let og = endpoint === undefined ? undefined : await fetchOEmbed(settings, endpoint, language);
+  let og =
+    endpoint === undefined ? undefined : await fetchOEmbed(settings, endpoint, language, url.href);
   let image: PreviewImage | undefined;
   if (og === undefined) ({ og, image } = await fetchPage(settings, url, language));
   if (image === undefined && typeof og["og:image"] === "string") {
@@ -78,9 +83,12 @@ export async function buildPreview(
       og["og:image"] = await settings.storeImage(image, { url: url.href });
       return { og, cached: false };
     }
+    // A data: image has no URL a client could fetch: only its bytes (in `image`) stand for it.
+    if (/^data:/i.test(image.url)) delete og["og:image"];
   }
+  // Overlong values are dropped, never cut: a cut URL or sentence says something else.
   for (const [k, v] of Object.entries(og)) {
-    if (typeof v === "string") og[k] = truncateText(v, 1000);
+    if (typeof v === "string" && v.length > MAX_VALUE_LENGTH) delete og[k];
   }
   return image ? { og, image, cached: false } : { og, cached: false };
 }

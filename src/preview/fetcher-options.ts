@@ -9,7 +9,10 @@ import type { SafeFetch } from "./safe-fetch-options.js";
 
 /** An oEmbed provider: URLs matching one of `schemes` are previewed through `endpoint`. */
 export interface OEmbedProvider {
-  /** The provider's JSON endpoint, e.g. `https://www.youtube.com/oembed`. */
+  /**
+   * The provider's JSON endpoint, e.g. `https://www.youtube.com/oembed`; a `{format}`
+   * placeholder (`https://vimeo.com/api/oembed.{format}`) is replaced by `json`.
+   */
   endpoint: string;
   /** URL globs (`*` matches anything), e.g. `https://*.youtube.com/watch*`. */
   schemes: readonly string[];
@@ -148,16 +151,28 @@ function globMatcher(glob: string): RegExp {
   return new RegExp(`^${source}$`, "is");
 }
 
+/**
+ * The endpoint as a URL. Provider lists (oembed.com's providers.json) write endpoints in
+ * three forms: a plain URL (`https://www.youtube.com/oembed`), one with a query already
+ * (`…/oembed?iframe=1`), and one with a `{format}` placeholder in the path or the query
+ * (`https://vimeo.com/api/oembed.{format}`, `…/oembed?format={format}`). The placeholder is
+ * replaced by `json` before parsing: parsed first, it would be percent-encoded and sent as is.
+ */
 function compileProvider(provider: OEmbedProvider, i: number): CompiledProvider {
   const option = `oEmbed.providers[${i}]`;
+  const raw = provider.endpoint;
   let endpoint: URL;
   try {
-    endpoint = new URL(provider.endpoint);
+    endpoint = new URL(String(raw).replaceAll("{format}", "json"));
   } catch (error) {
-    throw optionError(OWNER, `${option}.endpoint`, "an absolute URL", provider.endpoint, error);
+    throw optionError(OWNER, `${option}.endpoint`, "an absolute URL", raw, error);
   }
   if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") {
-    throw optionError(OWNER, `${option}.endpoint`, "an http(s) URL", provider.endpoint);
+    throw optionError(OWNER, `${option}.endpoint`, "an http(s) URL", raw);
+  }
+  // A glob host or another placeholder names no server to ask: refuse it here, not at request time.
+  if (/[*{}]|%7B|%7D/i.test(endpoint.host + endpoint.pathname)) {
+    throw optionError(OWNER, `${option}.endpoint`, "a URL without wildcards or placeholders", raw);
   }
   if (!Array.isArray(provider.schemes)) {
     throw optionError(OWNER, `${option}.schemes`, "an array of URL globs", provider.schemes);

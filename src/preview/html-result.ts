@@ -1,7 +1,8 @@
 // The end of an extraction: fallbacks filled in (Twitter cards, <title>, meta description,
 // body text, first <img>) and URL values resolved against <base href> or the page URL.
+import { endParagraph } from "./html-state.js";
 import type { ExtractorState } from "./html-state.js";
-import { collapse, summarise, truncateText } from "./text.js";
+import { collapse, cutAtWord, summariseParagraphs } from "./text.js";
 
 const URL_KEYS = new Set([
   "og:url",
@@ -15,6 +16,10 @@ const URL_KEYS = new Set([
   "og:audio:url",
   "og:audio:secure_url",
 ]);
+
+// The image keys a `data:` image may stand in (decoded by the fetcher, never fetched).
+const IMAGE_URL_KEYS = new Set(["og:image", "og:image:url", "og:image:secure_url"]);
+const DATA_IMAGE = /^data:image\/(png|jpeg|jpg|gif|webp)[;,]/i;
 
 function baseUrlOf(s: ExtractorState, pageUrl: string): string {
   if (s.base === undefined) return pageUrl;
@@ -38,16 +43,21 @@ function resolveHttpUrl(value: string, baseUrl: string, max: number): string | u
 }
 
 function withFallbacks(s: ExtractorState): Record<string, string> {
-  const { maxValueLength, summaryLength } = s.limits;
+  const { maxValueLength, summaryLength, summaryMinLength } = s.limits;
   const result: Record<string, string> = { ...s.og };
   const fill = (key: string, value: string | undefined): void => {
     if (result[key] === undefined && value !== undefined && value !== "") result[key] = value;
   };
+  // Declared values arrive here within the limits; composed text is cut at a word.
   fill("og:title", s.twitter.title);
-  fill("og:title", truncateText(collapse(s.title), maxValueLength));
+  fill("og:title", cutAtWord(collapse(s.title), maxValueLength));
+  fill("og:title", cutAtWord(collapse(s.h1), maxValueLength));
+  fill("og:site_name", s.twitter.site);
   fill("og:description", s.twitter.description);
   fill("og:description", s.metaDescription);
-  fill("og:description", summarise(s.bodyText, Math.min(summaryLength, maxValueLength)));
+  endParagraph(s);
+  const max = Math.min(summaryLength, maxValueLength);
+  fill("og:description", summariseParagraphs(s.paragraphs, Math.min(summaryMinLength, max), max));
   fill("og:image", s.twitter.image);
   fill("og:image", s.firstImage);
   return result;
@@ -62,6 +72,10 @@ export function finishMetadata(
   const og = withFallbacks(s);
   for (const key of Object.keys(og)) {
     if (!URL_KEYS.has(key)) continue;
+    if (IMAGE_URL_KEYS.has(key) && /^data:/i.test(og[key]!)) {
+      if (!DATA_IMAGE.test(og[key]!)) delete og[key];
+      continue;
+    }
     const resolved = resolveHttpUrl(og[key]!, baseUrl, s.limits.maxValueLength);
     if (resolved === undefined) delete og[key];
     else og[key] = resolved;

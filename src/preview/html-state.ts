@@ -1,6 +1,6 @@
 // What the extractor gathers while htmlparser2 walks a page, and the handlers that gather it.
 // The state is a plain object so the handlers live at module scope; `pause` pauses the parser.
-import { collapse, truncateText } from "./text.js";
+import { collapse } from "./text.js";
 
 /** The limits of one extraction. @internal */
 export interface ExtractorLimits {
@@ -8,6 +8,8 @@ export interface ExtractorLimits {
   maxValueLength: number;
   maxKeys: number;
   summaryLength: number;
+  summaryMinLength: number;
+  maxDataUrlLength: number;
 }
 
 /** Everything seen so far. @internal */
@@ -21,9 +23,19 @@ export interface ExtractorState {
   oEmbedUrl: string | undefined;
   title: string;
   titleState: "before" | "in" | "after";
+  /** The first visible `<h1>`: the title of a page that has no other. */
+  h1: string;
+  h1State: "before" | "in" | "after";
   inBody: boolean;
   skipDepth: number;
-  bodyText: string;
+  /** Body paragraphs (whitespace collapsed, none empty) for the description fallback. */
+  readonly paragraphs: string[];
+  /** The paragraph being read. */
+  paragraph: string;
+  /** Characters in `paragraphs`, blank-line separators included. */
+  summaryChars: number;
+  /** Enough paragraphs for a description: body text is no longer collected. */
+  summaryDone: boolean;
   firstImage: string | undefined;
   done: boolean;
   stoppedEarly: boolean;
@@ -70,6 +82,52 @@ const SKIP_TEXT = new Set([
   "title",
 ]);
 
+// Elements that end a paragraph of body text (where a browser starts a new block).
+const BLOCK_ELEMENTS = new Set([
+  "p",
+  "div",
+  "li",
+  "ul",
+  "ol",
+  "dl",
+  "dt",
+  "dd",
+  "h1",
+  "h2",
+  "h3",
+  "h4",
+  "h5",
+  "h6",
+  "blockquote",
+  "pre",
+  "section",
+  "article",
+  "main",
+  "table",
+  "tr",
+  "td",
+  "th",
+  "caption",
+  "figure",
+  "figcaption",
+  "address",
+  "details",
+  "summary",
+  "hr",
+]);
+
+// Keys whose value may be a `data:` image, allowed past the usual value length.
+const IMAGE_KEYS = new Set([
+  "og:image",
+  "og:image:url",
+  "og:image:secure_url",
+  "twitter:image",
+  "twitter:image:src",
+]);
+
+// OpenGraph's own keys and the vertical namespaces kept beside them.
+const OG_PREFIXES = ["og:", "article:", "profile:"];
+
 /** @internal */
 export function createExtractorState(limits: ExtractorLimits): ExtractorState {
   return {
@@ -82,9 +140,14 @@ export function createExtractorState(limits: ExtractorLimits): ExtractorState {
     oEmbedUrl: undefined,
     title: "",
     titleState: "before",
+    h1: "",
+    h1State: "before",
     inBody: false,
     skipDepth: 0,
-    bodyText: "",
+    paragraphs: [],
+    paragraph: "",
+    summaryChars: 0,
+    summaryDone: false,
     firstImage: undefined,
     done: false,
     stoppedEarly: false,
@@ -95,12 +158,15 @@ export function createExtractorState(limits: ExtractorLimits): ExtractorState {
 
 function hasEverything(s: ExtractorState): boolean {
   const hasTitle =
-    s.og["og:title"] !== undefined || s.twitter.title !== undefined || s.title !== "";
+    s.og["og:title"] !== undefined ||
+    s.twitter.title !== undefined ||
+    /\S/.test(s.title) ||
+    (s.h1State === "after" && /\S/.test(s.h1));
   const hasDescription =
     s.og["og:description"] !== undefined ||
     s.twitter.description !== undefined ||
     s.metaDescription !== undefined ||
-    s.bodyText.length >= s.limits.summaryLength * 2;
+    s.summaryDone;
   const hasImage =
     s.og["og:image"] !== undefined || s.twitter.image !== undefined || s.firstImage !== undefined;
   return hasTitle && hasDescription && hasImage;
@@ -123,22 +189,27 @@ function enterBody(s: ExtractorState): void {
 
 function onMeta(s: ExtractorState, attribs: Record<string, string>): void {
   const key = (attribs.property ?? attribs.name ?? "").trim().toLowerCase();
-  const content = attribs.content;
-  const { maxKeyLength, maxValueLength, maxKeys } = s.limits;
-  if (content === undefined || key === "") return;
+  const { maxKeyLength, maxValueLength, maxKeys, maxDataUrlLength } = s.limits;
+  // Empty means absent: an empty tag must not shadow a later one or a fallback.
+  const value = (attribs.content ?? "").trim();
+  if (value === "" || key === "" || key.length > maxKeyLength) return;
   if (key === "description") {
-    s.metaDescription ??= truncateText(collapse(content), maxValueLength);
+    const description = collapse(value);
+    if (s.metaDescription === undefined && description.length <= maxValueLength) {
+      s.metaDescription = description;
+    }
     return;
   }
-  if (key.length > maxKeyLength || content.length > maxValueLength) return;
-  if (key.startsWith("og:")) {
+  const dataImage = IMAGE_KEYS.has(key) && /^data:/i.test(value);
+  if (value.length > (dataImage ? maxDataUrlLength : maxValueLength)) return;
+  if (OG_PREFIXES.some((prefix) => key.startsWith(prefix))) {
     if (s.og[key] === undefined && s.ogCount < maxKeys) {
-      s.og[key] = content.trim();
+      s.og[key] = value;
       s.ogCount++;
     }
   } else if (key.startsWith("twitter:")) {
     const short = key === "twitter:image:src" ? "image" : key.slice("twitter:".length);
-    s.twitter[short] ??= content.trim();
+    s.twitter[short] ??= value;
   }
 }
 
@@ -184,6 +255,9 @@ export function onOpenTag(s: ExtractorState, name: string, attribs: Record<strin
     enterBody(s);
     if (s.done) return;
   }
+  if (s.inBody && BLOCK_ELEMENTS.has(name)) endParagraph(s);
+  if (name === "br") s.paragraph += " ";
+  if (name === "h1" && !hidden && s.h1State === "before") s.h1State = "in";
   if (name === "meta") onMeta(s, attribs);
   // The first <title> anywhere, as document.title, but not an SVG's <title>.
   else if (name === "title" && s.titleState === "before" && s.skipDepth === 1) s.titleState = "in";
@@ -191,6 +265,20 @@ export function onOpenTag(s: ExtractorState, name: string, attribs: Record<strin
   else if (name === "link") onLink(s, attribs);
   else if (name === "body") enterBody(s);
   else if (name === "img") onImg(s, attribs, hidden);
+}
+
+/**
+ * Ends the paragraph being read; once the paragraphs reach the summary's minimum length,
+ * body text is no longer collected.
+ * @internal
+ */
+export function endParagraph(s: ExtractorState): void {
+  const paragraph = collapse(s.paragraph);
+  s.paragraph = "";
+  if (paragraph === "" || s.summaryDone) return;
+  s.summaryChars += (s.paragraphs.length > 0 ? 2 : 0) + paragraph.length;
+  s.paragraphs.push(paragraph);
+  if (s.summaryChars >= s.limits.summaryMinLength) s.summaryDone = true;
 }
 
 /** @internal */
@@ -201,10 +289,15 @@ export function onText(s: ExtractorState, text: string): void {
     if (s.title.length < maxValueLength * 2) s.title += text;
     return;
   }
-  if (s.inBody && s.skipDepth === 0 && s.bodyText.length < summaryLength * 2) {
-    s.bodyText += text;
-    if (s.bodyText.length >= summaryLength * 2) maybeStop(s);
+  if (s.h1State === "in" && s.h1.length < maxValueLength * 2) s.h1 += text;
+  if (!s.inBody || s.skipDepth > 0 || s.summaryDone) return;
+  s.paragraph += text;
+  // One endless paragraph: bounded by collapsing it, and ended once it alone is too long.
+  if (s.paragraph.length >= summaryLength * 2) {
+    s.paragraph = collapse(s.paragraph);
+    if (s.paragraph.length > summaryLength) endParagraph(s);
   }
+  if (s.summaryDone) maybeStop(s);
 }
 
 /** @internal */
@@ -213,6 +306,13 @@ export function onCloseTag(s: ExtractorState, name: string): void {
   s.depth--;
   if (SKIP_TEXT.has(name) && s.skipDepth > 0) s.skipDepth--;
   if (name === "title" && s.titleState === "in") s.titleState = "after";
+  if (name === "h1" && s.h1State === "in") {
+    s.h1State = /\S/.test(s.h1) ? "after" : "before";
+    maybeStop(s);
+  }
   if (name === "head") enterBody(s);
-  else if (s.inBody && (name === "p" || name === "div" || name === "li")) s.bodyText += " ";
+  else if (s.inBody && BLOCK_ELEMENTS.has(name)) {
+    endParagraph(s);
+    if (s.summaryDone) maybeStop(s);
+  }
 }

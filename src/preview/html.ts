@@ -2,7 +2,6 @@
 // soon as the preview has what it needs (usually at </head>), so a 2 MB page costs about
 // as much as its head. No recursion anywhere: deep nesting only grows htmlparser2's array stack.
 import { Parser } from "htmlparser2";
-import { detectCharset } from "./charset.js";
 import { finishMetadata } from "./html-result.js";
 import { createExtractorState, onCloseTag, onOpenTag, onText } from "./html-state.js";
 
@@ -16,25 +15,41 @@ export interface HtmlExtractorOptions {
    */
   maxKeyLength?: number;
   /**
-   * Meta values longer than this are dropped; fallback title and description are truncated to it.
+   * Declared values (meta content) longer than this are dropped, so the next fallback
+   * applies; composed text (`<title>`, `<h1>`, body text) is cut at a word to fit it.
    * @defaultValue 1000
    */
   maxValueLength?: number;
   /**
-   * At most this many `og:` keys are kept.
+   * At most this many `og:`, `article:` and `profile:` keys are kept.
    * @defaultValue 64
    */
   maxKeys?: number;
   /**
-   * Length of the description built from body text when the page has none.
+   * Longest description built from body text when the page has none (cut at a word, "…").
    * @defaultValue 500
    */
   summaryLength?: number;
+  /**
+   * Body paragraphs are joined (by a blank line) until the description has this many
+   * characters.
+   * @defaultValue 200
+   */
+  summaryMinLength?: number;
+  /**
+   * Longest `data:` URL kept for `og:image` / `twitter:image` (other values keep
+   * `maxValueLength`).
+   * @defaultValue 13981080 (a 10 MiB image, base64-encoded)
+   */
+  maxDataUrlLength?: number;
 }
 
 /** What the page said about itself. */
 export interface HtmlMetadata {
-  /** `og:*` keys (lower-case), with fallbacks filled in; URL values made absolute. */
+  /**
+   * `og:*`, `article:*` and `profile:*` keys (lower-case), with fallbacks filled in; URL
+   * values made absolute (`og:image` may also be a `data:` image URL).
+   */
   og: Record<string, string>;
   /** An oEmbed JSON discovery link (`<link rel="alternate" type="application/json+oembed">`). */
   oEmbedUrl?: string;
@@ -50,10 +65,15 @@ export interface HtmlExtractor {
   end(): HtmlMetadata;
 }
 
+/** The length of a base64 `data:` URL of an image of `bytes` bytes. @internal */
+export function dataUrlLength(bytes: number): number {
+  return Math.ceil(bytes / 3) * 4 + 64;
+}
+
 /**
- * A streaming extractor of OpenGraph, Twitter card and fallback metadata (`<title>`, meta
- * description, body text, first suitable `<img>`). Feed decoded text with `write()` and stop
- * when `done` is true.
+ * A streaming extractor of OpenGraph, Twitter card and fallback metadata (`<title>`, `<h1>`,
+ * meta description, body paragraphs, first suitable `<img>`, `twitter:site`). Empty values
+ * count as absent. Feed decoded text with `write()` and stop when `done` is true.
  *
  * @example
  * ```ts
@@ -68,6 +88,8 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
     maxValueLength: options.maxValueLength ?? 1000,
     maxKeys: options.maxKeys ?? 64,
     summaryLength: options.summaryLength ?? 500,
+    summaryMinLength: options.summaryMinLength ?? 200,
+    maxDataUrlLength: options.maxDataUrlLength ?? dataUrlLength(10 * 1024 * 1024),
   });
   const parser = new Parser(
     {
@@ -91,29 +113,4 @@ export function createHtmlExtractor(options: HtmlExtractorOptions): HtmlExtracto
       return finishMetadata(state, options.url);
     },
   };
-}
-
-/** Bytes decoded and handed to the parser at a time, so a finished parse stops promptly. */
-export const HTML_SLICE_BYTES = 16 * 1024;
-
-/**
- * Decodes (charset sniffed from the bytes and `contentType`) and extracts a whole HTML page
- * held in memory, stopping as soon as the preview has what it needs.
- *
- * @example
- * ```ts
- * const { og } = extractHtmlMetadata(Buffer.from(html), { url: "https://example.org/", contentType: "text/html" });
- * ```
- */
-export function extractHtmlMetadata(
-  html: Buffer | Uint8Array,
-  options: HtmlExtractorOptions & { contentType?: string },
-): HtmlMetadata {
-  const decoder = new TextDecoder(detectCharset(html.subarray(0, 1024), options.contentType));
-  const extractor = createHtmlExtractor(options);
-  for (let i = 0; i < html.byteLength && !extractor.done; i += HTML_SLICE_BYTES) {
-    extractor.write(decoder.decode(html.subarray(i, i + HTML_SLICE_BYTES), { stream: true }));
-  }
-  if (!extractor.done) extractor.write(decoder.decode());
-  return extractor.end();
 }

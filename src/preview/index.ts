@@ -56,7 +56,8 @@ export { PREVIEW_BUCKET_MS, memoryPreviewCache, previewBucket } from "./cache.js
 export type { PreviewCache, PreviewCacheKey, PreviewCacheValue } from "./cache.js";
 export { compileUrlBlocklist } from "./blocklist.js";
 export type { UrlBlocklist, UrlBlocklistRule, UrlComponent } from "./blocklist.js";
-export { createHtmlExtractor, extractHtmlMetadata } from "./html.js";
+export { createHtmlExtractor } from "./html.js";
+export { extractHtmlMetadata } from "./page.js";
 export type { HtmlExtractor, HtmlExtractorOptions, HtmlMetadata } from "./html.js";
 export { detectCharset } from "./charset.js";
 export { readImageInfo } from "./image-size.js";

@@ -298,7 +298,8 @@ describe("createPreviewFetcher", () => {
           0x3c, 0x74, 0x69, 0x74, 0x6c, 0x65, 0x3e, 0x41, 0xff, 0xc3, 0x42, 0x3c, 0x2f, 0x74, 0x69,
           0x74, 0x6c, 0x65, 0x3e,
         ]),
-        "text/html",
+        // Declared UTF-8: invalid bytes become U+FFFD (undeclared pages: see issue 16 tests).
+        "text/html; charset=utf-8",
       ),
     );
     const fetcher = createPreviewFetcher({ fetch: safeFetch });
