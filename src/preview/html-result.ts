@@ -45,19 +45,24 @@ function resolveHttpUrl(value: string, baseUrl: string, max: number): string | u
 function withFallbacks(s: ExtractorState): Record<string, string> {
   const { maxValueLength, summaryLength, summaryMinLength } = s.limits;
   const result: Record<string, string> = { ...s.og };
-  const fill = (key: string, value: string | undefined): void => {
-    if (result[key] === undefined && value !== undefined && value !== "") result[key] = value;
+  // Lazy: a page with og:title never pays for shaping its <title>.
+  const fill = (key: string, value: string | undefined | (() => string | undefined)): void => {
+    if (result[key] !== undefined) return;
+    const v = typeof value === "function" ? value() : value;
+    if (v !== undefined && v !== "") result[key] = v;
   };
   // Declared values arrive here within the limits; composed text is cut at a word.
   fill("og:title", s.twitter.title);
-  fill("og:title", cutAtWord(collapse(s.title), maxValueLength));
-  fill("og:title", cutAtWord(collapse(s.h1), maxValueLength));
+  fill("og:title", () => cutAtWord(collapse(s.title), maxValueLength));
+  fill("og:title", () => cutAtWord(collapse(s.h1), maxValueLength));
   fill("og:site_name", s.twitter.site);
   fill("og:description", s.twitter.description);
   fill("og:description", s.metaDescription);
-  endParagraph(s);
-  const max = Math.min(summaryLength, maxValueLength);
-  fill("og:description", summariseParagraphs(s.paragraphs, Math.min(summaryMinLength, max), max));
+  fill("og:description", () => {
+    endParagraph(s);
+    const max = Math.min(summaryLength, maxValueLength);
+    return summariseParagraphs(s.paragraphs, Math.min(summaryMinLength, max), max);
+  });
   fill("og:image", s.twitter.image);
   fill("og:image", s.firstImage);
   return result;

@@ -125,9 +125,6 @@ const IMAGE_KEYS = new Set([
   "twitter:image:src",
 ]);
 
-// OpenGraph's own keys and the vertical namespaces kept beside them.
-const OG_PREFIXES = ["og:", "article:", "profile:"];
-
 /** @internal */
 export function createExtractorState(limits: ExtractorLimits): ExtractorState {
   return {
@@ -202,7 +199,8 @@ function onMeta(s: ExtractorState, attribs: Record<string, string>): void {
   }
   const dataImage = IMAGE_KEYS.has(key) && /^data:/i.test(value);
   if (value.length > (dataImage ? maxDataUrlLength : maxValueLength)) return;
-  if (OG_PREFIXES.some((prefix) => key.startsWith(prefix))) {
+  // OpenGraph's own keys and the vertical namespaces kept beside them.
+  if (key.startsWith("og:") || key.startsWith("article:") || key.startsWith("profile:")) {
     if (s.og[key] === undefined && s.ogCount < maxKeys) {
       s.og[key] = value;
       s.ogCount++;

@@ -54,7 +54,7 @@ function reread(state: ReaderState): void {
 }
 
 function start(state: ReaderState): void {
-  const head = Buffer.concat(state.pending);
+  const head = state.pending.length === 1 ? state.pending[0]! : Buffer.concat(state.pending);
   state.pending = [];
   const declared = declaredCharset(head, state.contentType);
   if (declared !== undefined) {

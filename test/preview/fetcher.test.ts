@@ -5,7 +5,7 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { gzipSync } from "node:zlib";
 import sharp from "sharp";
 import { memoryMetadataStore } from "../../src/metadata/index.js";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
 import {
   createPreviewFetcher,
   createSafeFetch,
@@ -456,6 +456,18 @@ describe("createPreviewFetcher", () => {
       () => createPreviewFetcher({ urlBlocklist: [{ nope: "x" } as never] }),
       /urlBlocklist\[0\]\.nope/,
     );
+    for (const bad of [
+      { urlBlocklist: [{ host: "^(" }] },
+      { maxPageBytes: 0 },
+      { ttlMs: 1.5 },
+      { acceptLanguage: "en\nx" },
+      { fetch: "no" as never },
+      { oEmbed: { providers: [{ endpoint: "ftp://x/", schemes: [] }] } },
+      { oEmbed: { maxBytes: -1 } },
+    ]) {
+      assert.throws(() => createPreviewFetcher(bad), ConfigError, JSON.stringify(bad));
+    }
+    assert.throws(() => memoryPreviewCache({ maxEntries: 0 }), ConfigError);
   });
 
   it("cache: keyed by URL + hour bucket + language; errors cached briefly", async () => {
