@@ -1,6 +1,7 @@
 // CIDR parsing and address classification for the SSRF guard. Addresses are classified as
 // the socket will dial them (family + bits), never as the URL spelled them.
 import net from "node:net";
+import { ConfigError } from "../errors.js";
 
 /** A parsed CIDR range: family, network bits and prefix length. */
 export interface CidrRange {
@@ -218,13 +219,17 @@ export function createAddressPolicy(options: AddressPolicyOptions = {}): Address
   const list = (name: string, value: readonly string[] | undefined): CidrRange[] => {
     if (value === undefined) return [];
     if (!Array.isArray(value)) {
-      throw new TypeError(`Expected an array of CIDR strings for ${name}`);
+      throw new ConfigError(
+        `createAddressPolicy: expected options.${name} to be an array of CIDR strings but received ${typeof value}`,
+        { option: name },
+      );
     }
-    return value.map((entry: string) => {
+    return value.map((entry: string, i) => {
       try {
         return parseCidr(entry);
       } catch (error) {
-        throw new TypeError(`Invalid entry in ${name}: ${(error as Error).message}`, {
+        throw new ConfigError(`Invalid entry in ${name}[${i}]: ${(error as Error).message}`, {
+          option: `${name}[${i}]`,
           cause: error,
         });
       }

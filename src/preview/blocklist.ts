@@ -2,6 +2,7 @@
 // it starts with `^`, a regular expression; a URL is blocked when every component of some
 // rule matches. Applied to the page URL, every redirect target is covered by the address
 // guard, and oEmbed endpoints and og:image URLs are checked here too.
+import { ConfigError } from "../errors.js";
 
 /** The URL components a blocklist rule can name. */
 export type UrlComponent =
@@ -74,7 +75,7 @@ export interface UrlBlocklist {
 
 /**
  * Compiles blocklist rules, validating component names and patterns (a bad rule throws a
- * `TypeError` naming `urlBlocklist[i].component`).
+ * `ConfigError` naming `urlBlocklist[i].component`).
  *
  * @example
  * ```ts
@@ -86,29 +87,39 @@ export interface UrlBlocklist {
  * ```
  */
 export function compileUrlBlocklist(rules: readonly UrlBlocklistRule[] = []): UrlBlocklist {
-  if (!Array.isArray(rules)) throw new TypeError("Expected an array of rules for urlBlocklist");
+  if (!Array.isArray(rules)) {
+    throw new ConfigError(
+      `compileUrlBlocklist: expected options.urlBlocklist to be an array of rules but received ${typeof rules}`,
+      { option: "urlBlocklist" },
+    );
+  }
   const compiled = rules.map((rule: UrlBlocklistRule, i) => {
     if (rule === null || typeof rule !== "object" || Object.keys(rule).length === 0) {
-      throw new TypeError(
-        `Expected urlBlocklist[${i}] to be an object naming at least one URL component`,
+      throw new ConfigError(
+        `compileUrlBlocklist: expected urlBlocklist[${i}] to be an object naming at least one URL component`,
+        { option: `urlBlocklist[${i}]` },
       );
     }
     return Object.entries(rule).map(([name, pattern]) => {
       if (!COMPONENTS.has(name)) {
-        throw new TypeError(
+        throw new ConfigError(
           `Unknown URL component urlBlocklist[${i}].${name}; expected one of ${[...COMPONENTS].join(", ")}`,
+          { option: `urlBlocklist[${i}].${name}` },
         );
       }
       if (typeof pattern !== "string") {
-        throw new TypeError(`Expected a glob or ^regex string for urlBlocklist[${i}].${name}`);
+        throw new ConfigError(
+          `compileUrlBlocklist: expected urlBlocklist[${i}].${name} to be a glob or ^regex string but received ${typeof pattern}`,
+          { option: `urlBlocklist[${i}].${name}` },
+        );
       }
       let re: RegExp;
       try {
         re = pattern.startsWith("^") ? new RegExp(pattern) : globToRegExp(pattern);
       } catch (error) {
-        throw new TypeError(
+        throw new ConfigError(
           `Invalid regular expression in urlBlocklist[${i}].${name}: ${(error as Error).message}`,
-          { cause: error },
+          { option: `urlBlocklist[${i}].${name}`, cause: error },
         );
       }
       return { name: name as UrlComponent, re };

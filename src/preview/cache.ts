@@ -1,6 +1,9 @@
-// The preview cache seam. Its key parts match the metadata store's preview table
-// (url + hour bucket + language), so a repository backs it with getPreview/putPreview.
-import type { MetadataStore } from "../metadata/types.js";
+// The preview cache seam of a fetcher used on its own. A media repository caches previews
+// itself (in its metadata store, with the og:image already stored as mxc://), so it gives
+// the fetcher no cache.
+import { LRUCache } from "lru-cache";
+import { MediaError } from "../errors.js";
+import { optionError } from "./options.js";
 
 /** What a preview is cached under. */
 export interface PreviewCacheKey {
@@ -53,7 +56,9 @@ export function previewBucket(ts: number): number {
 }
 
 /**
- * An in-process preview cache bounded by entry count (least recently set first out).
+ * An in-process preview cache bounded by entry count (least recently set first out: a read
+ * does not refresh an entry, so a popular preview is still refetched once a day). Invalid
+ * options throw a `ConfigError`.
  *
  * @example
  * ```ts
@@ -63,47 +68,82 @@ export function previewBucket(ts: number): number {
 export function memoryPreviewCache(options: { maxEntries: number }): PreviewCache {
   const { maxEntries } = options;
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError(
-      `Expected an integer >= 1 for maxEntries but received ${String(maxEntries)}`,
-    );
+    throw optionError("memoryPreviewCache", "maxEntries", "an integer >= 1", maxEntries);
   }
-  const entries = new Map<string, PreviewCacheValue>();
-  const id = (key: PreviewCacheKey): string => `${key.bucket}\u0000${key.language}\u0000${key.url}`;
+  const entries = new LRUCache<string, PreviewCacheValue>({ max: maxEntries });
   return {
     get(key) {
-      return Promise.resolve(entries.get(id(key)));
+      return Promise.resolve(entries.peek(cacheId(key)));
     },
     set(key, value) {
-      const k = id(key);
-      entries.delete(k);
-      entries.set(k, value);
-      if (entries.size > maxEntries) {
-        const oldest = entries.keys().next();
-        if (!oldest.done) entries.delete(oldest.value);
-      }
+      entries.set(cacheId(key), value);
       return Promise.resolve();
     },
   };
 }
 
+/** The one string a key is coalesced and stored under. @internal */
+export function cacheId(key: PreviewCacheKey): string {
+  return `${key.bucket}\u0000${key.language}\u0000${key.url}`;
+}
+
+/** The JSON a {@link PreviewCacheValue} carries. */
+interface CachedJson {
+  og?: Record<string, string | number>;
+  error?: { errcode: string; error: string; status: number };
+}
+
 /**
- * Backs a {@link PreviewCache} with a metadata store's preview table.
- *
- * @example
- * ```ts
- * const fetcher = createPreviewFetcher({ fetch: safeFetch, cache: metadataPreviewCache(metadataStore) });
- * ```
+ * A live cached preview, a thrown cached error, or undefined (a miss, an expired entry, or a
+ * cache that failed: a cache that cannot answer is a cache that misses).
+ * @internal
  */
-export function metadataPreviewCache(
-  store: Pick<MetadataStore, "getPreview" | "putPreview">,
-): PreviewCache {
-  return {
-    async get(key) {
-      const entry = await store.getPreview(key.url, key.bucket, key.language);
-      return entry === undefined ? undefined : { json: entry.json, expiresAt: entry.expiresAt };
-    },
-    async set(key, value) {
-      await store.putPreview({ ...key, json: value.json, expiresAt: value.expiresAt });
-    },
-  };
+export async function readCachedPreview(
+  cache: PreviewCache,
+  key: PreviewCacheKey,
+  now: number,
+): Promise<Record<string, string | number> | undefined> {
+  let entry;
+  try {
+    entry = await cache.get(key);
+  } catch {
+    return undefined;
+  }
+  if (!entry || entry.expiresAt <= now) return undefined;
+  let parsed: CachedJson;
+  try {
+    parsed = JSON.parse(entry.json) as CachedJson;
+  } catch {
+    return undefined;
+  }
+  if (parsed.error) {
+    throw new MediaError(parsed.error.errcode, parsed.error.error, {
+      status: parsed.error.status,
+    });
+  }
+  return parsed.og;
+}
+
+/** Stores a result (`og`) or a MediaError; a cache that cannot store is ignored. @internal */
+export async function writeCachedPreview(
+  cache: PreviewCache,
+  key: PreviewCacheKey,
+  value: { og: Record<string, string | number> } | { error: MediaError },
+  expiresAt: number,
+): Promise<void> {
+  const json: CachedJson =
+    "og" in value
+      ? { og: value.og }
+      : {
+          error: {
+            errcode: value.error.errcode,
+            error: value.error.message,
+            status: value.error.status,
+          },
+        };
+  try {
+    await cache.set(key, { json: JSON.stringify(json), expiresAt });
+  } catch {
+    // A cache that cannot store is a cache that misses.
+  }
 }

@@ -26,18 +26,12 @@ export function charsetOfContentType(contentType: string | undefined): string | 
 }
 
 /**
- * The encoding to decode an HTML document with, as a `TextDecoder` label. Order: byte order
- * mark, `<meta charset>` / `http-equiv` in the first {@link CHARSET_SNIFF_BYTES} bytes, the
- * XML declaration, the Content-Type header, then UTF-8. A UTF-16 label found by the ASCII
- * prescan means UTF-8 (a document readable as ASCII is not UTF-16), `x-user-defined` means
- * windows-1252, and an unknown label falls through to the next source.
- *
- * @example
- * ```ts
- * detectCharset(Buffer.from('<meta charset="iso-8859-1">'), "text/html"); // "windows-1252"
- * ```
+ * The encoding a document declares: byte order mark, `<meta charset>` / `http-equiv` in the
+ * first {@link CHARSET_SNIFF_BYTES} bytes, the XML declaration, then the Content-Type header.
+ * Undefined when none of them names a supported encoding.
+ * @internal
  */
-export function detectCharset(head: Uint8Array, contentType?: string): string {
+export function declaredCharset(head: Uint8Array, contentType?: string): string | undefined {
   const bom = fromBom(head);
   if (bom) return bom;
   const ascii = Buffer.from(
@@ -59,7 +53,37 @@ export function detectCharset(head: Uint8Array, contentType?: string): string {
   const fromXml = prescan(xml?.[1]);
   if (fromXml) return fromXml;
   const header = charsetOfContentType(contentType);
-  const fromHeader = header ? supported(header) : undefined;
-  if (fromHeader) return fromHeader;
-  return "utf-8";
+  return header ? supported(header) : undefined;
+}
+
+/**
+ * True when `bytes` are valid UTF-8, allowing a sequence cut off at the end (the rest of the
+ * document may complete it).
+ * @internal
+ */
+export function isUtf8Prefix(bytes: Uint8Array): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The encoding to decode an HTML document with, as a `TextDecoder` label. Order: byte order
+ * mark, `<meta charset>` / `http-equiv` in the first {@link CHARSET_SNIFF_BYTES} bytes, the
+ * XML declaration, the Content-Type header; when none declares one, UTF-8 if `head` is valid
+ * UTF-8 and windows-1252 otherwise (what browsers and Synapse fall back to). A UTF-16 label
+ * found by the ASCII prescan means UTF-8 (a document readable as ASCII is not UTF-16),
+ * `x-user-defined` means windows-1252, and an unknown label falls through to the next source.
+ *
+ * @example
+ * ```ts
+ * detectCharset(Buffer.from('<meta charset="iso-8859-1">'), "text/html"); // "windows-1252"
+ * detectCharset(Buffer.from([0x3c, 0x70, 0x3e, 0xf3]), "text/html"); // "windows-1252"
+ * ```
+ */
+export function detectCharset(head: Uint8Array, contentType?: string): string {
+  return declaredCharset(head, contentType) ?? (isUtf8Prefix(head) ? "utf-8" : "windows-1252");
 }

@@ -30,42 +30,34 @@ export {
   parseIpAddress,
 } from "./address.js";
 export type { AddressPolicy, AddressPolicyOptions, CidrRange } from "./address.js";
-export {
-  DEFAULT_SAFE_FETCH_OPTIONS,
-  SAFE_FETCH_DIAL_CHANNEL,
-  SAFE_FETCH_REFUSED_CHANNEL,
-  SafeFetchError,
-  createSafeFetch,
-} from "./safe-fetch.js";
+export { createSafeFetch } from "./safe-fetch.js";
+export { DEFAULT_SAFE_FETCH_OPTIONS } from "./safe-fetch-options.js";
 export type {
   ResolvedAddress,
   Resolver,
   SafeFetch,
-  SafeFetchFailure,
   SafeFetchInit,
   SafeFetchOptions,
   SafeResponse,
-} from "./safe-fetch.js";
-export { DEFAULT_PREVIEW_OPTIONS, PREVIEW_CHANNEL, createPreviewFetcher } from "./fetcher.js";
+} from "./safe-fetch-options.js";
+export { SAFE_FETCH_REFUSED_CHANNEL, SafeFetchError } from "./safe-fetch-error.js";
+export type { SafeFetchFailure } from "./safe-fetch-error.js";
+export { SAFE_FETCH_DIAL_CHANNEL } from "./connect-guard.js";
+export { PREVIEW_CHANNEL, createPreviewFetcher } from "./fetcher.js";
+export { DEFAULT_PREVIEW_OPTIONS } from "./fetcher-options.js";
+export type { OEmbedOptions, OEmbedProvider, PreviewFetcherOptions } from "./fetcher-options.js";
 export type {
-  OEmbedOptions,
-  OEmbedProvider,
   PreviewFetcher,
-  PreviewFetcherOptions,
   PreviewImage,
   PreviewOptions,
   PreviewResult,
-} from "./fetcher.js";
-export {
-  PREVIEW_BUCKET_MS,
-  memoryPreviewCache,
-  metadataPreviewCache,
-  previewBucket,
-} from "./cache.js";
+} from "./preview-types.js";
+export { PREVIEW_BUCKET_MS, memoryPreviewCache, previewBucket } from "./cache.js";
 export type { PreviewCache, PreviewCacheKey, PreviewCacheValue } from "./cache.js";
 export { compileUrlBlocklist } from "./blocklist.js";
 export type { UrlBlocklist, UrlBlocklistRule, UrlComponent } from "./blocklist.js";
-export { createHtmlExtractor, extractHtmlMetadata } from "./html.js";
+export { createHtmlExtractor } from "./html.js";
+export { extractHtmlMetadata } from "./page.js";
 export type { HtmlExtractor, HtmlExtractorOptions, HtmlMetadata } from "./html.js";
 export { detectCharset } from "./charset.js";
 export { readImageInfo } from "./image-size.js";

@@ -5,13 +5,12 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { gzipSync } from "node:zlib";
 import sharp from "sharp";
 import { memoryMetadataStore } from "../../src/metadata/index.js";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
 import {
   createPreviewFetcher,
   createSafeFetch,
   PREVIEW_CHANNEL,
   memoryPreviewCache,
-  metadataPreviewCache,
   previewBucket,
 } from "../../src/preview/index.js";
 import type { PreviewCache, PreviewCacheKey, PreviewCacheValue } from "../../src/preview/index.js";
@@ -299,7 +298,8 @@ describe("createPreviewFetcher", () => {
           0x3c, 0x74, 0x69, 0x74, 0x6c, 0x65, 0x3e, 0x41, 0xff, 0xc3, 0x42, 0x3c, 0x2f, 0x74, 0x69,
           0x74, 0x6c, 0x65, 0x3e,
         ]),
-        "text/html",
+        // Declared UTF-8: invalid bytes become U+FFFD (undeclared pages: see issue 16 tests).
+        "text/html; charset=utf-8",
       ),
     );
     const fetcher = createPreviewFetcher({ fetch: safeFetch });
@@ -456,6 +456,18 @@ describe("createPreviewFetcher", () => {
       () => createPreviewFetcher({ urlBlocklist: [{ nope: "x" } as never] }),
       /urlBlocklist\[0\]\.nope/,
     );
+    for (const bad of [
+      { urlBlocklist: [{ host: "^(" }] },
+      { maxPageBytes: 0 },
+      { ttlMs: 1.5 },
+      { acceptLanguage: "en\nx" },
+      { fetch: "no" as never },
+      { oEmbed: { providers: [{ endpoint: "ftp://x/", schemes: [] }] } },
+      { oEmbed: { maxBytes: -1 } },
+    ]) {
+      assert.throws(() => createPreviewFetcher(bad), ConfigError, JSON.stringify(bad));
+    }
+    assert.throws(() => memoryPreviewCache({ maxEntries: 0 }), ConfigError);
   });
 
   it("cache: keyed by URL + hour bucket + language; errors cached briefly", async () => {
@@ -569,15 +581,16 @@ describe("createPreviewFetcher", () => {
     await rejectsWith(fetcher.preview(`${server.origin}/gzip`), "M_UNKNOWN");
   });
 
-  it("metadataPreviewCache stores url, hour bucket and language in the metadata store", async () => {
+  it("a cache seam over a metadata store gets url, hour bucket, language and expiry", async () => {
     routes.set("/meta-cached", html("<title>in the store</title>"));
     const store = memoryMetadataStore();
     const ts = Date.UTC(2024, 0, 2, 3, 45);
-    const fetcher = createPreviewFetcher({
-      fetch: safeFetch,
-      cache: metadataPreviewCache(store),
-      now: () => ts,
-    });
+    // What an embedder that uses the fetcher without a repository writes.
+    const cache: PreviewCache = {
+      get: async (key) => store.getPreview(key.url, key.bucket, key.language),
+      set: async (key, value) => store.putPreview({ ...key, ...value }),
+    };
+    const fetcher = createPreviewFetcher({ fetch: safeFetch, cache, now: () => ts });
     await fetcher.preview(`${server.origin}/meta-cached`, { ts, language: "de" });
     const entry = await store.getPreview(
       `${server.origin}/meta-cached`,

@@ -88,7 +88,7 @@ export async function countingListener(): Promise<CountingListener> {
 /** A loopback HTTP server whose handler is given per test; counts connections and requests. */
 export interface TestServer {
   port: number;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://HOST:PORT` (`127.0.0.1` unless another loopback host was asked for). */
   origin: string;
   connections: number;
   requests: string[];
@@ -97,7 +97,10 @@ export interface TestServer {
 
 export async function httpServer(
   handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+  /** A loopback address: 127.0.0.2, 127.0.0.3… give tests distinct hosts. */
+  host = "127.0.0.1",
 ): Promise<TestServer> {
+  if (!LOOPBACK.test(host)) throw new Error(`test servers listen on loopback only, not ${host}`);
   const server = http.createServer((req, res) => {
     state.requests.push(req.url ?? "");
     handler(req, res);
@@ -118,9 +121,9 @@ export async function httpServer(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
-  await listen(server, 0, "127.0.0.1");
+  await listen(server, 0, host);
   state.port = (server.address() as net.AddressInfo).port;
-  state.origin = `http://127.0.0.1:${state.port}`;
+  state.origin = `http://${host}:${state.port}`;
   return state;
 }
 

@@ -47,10 +47,11 @@ describe("matrix-media-kit/preview (built package)", () => {
       "createAddressPolicy",
       "SafeFetchError",
       "memoryPreviewCache",
-      "metadataPreviewCache",
     ]) {
       assert.ok(out.names.includes(name), `${name} is exported`);
     }
+    // The repository caches previews itself; a second cache over the same table is gone.
+    assert.ok(!out.names.includes("metadataPreviewCache"));
     assert.equal(out.title, "Built");
     assert.deepEqual(out.refused, {
       reason: "address-denied",

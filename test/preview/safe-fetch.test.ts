@@ -7,7 +7,7 @@ import {
   SafeFetchError,
   createSafeFetch,
 } from "../../src/preview/index.js";
-import { MediaError } from "../../src/errors.js";
+import { ConfigError, MediaError } from "../../src/errors.js";
 import { LOOPBACK_ONLY, countingListener, dials, httpServer, stubResolver } from "./helpers.js";
 import type { CountingListener, TestServer } from "./helpers.js";
 
@@ -457,5 +457,19 @@ describe("createSafeFetch: configuration", () => {
     assert.throws(() => createSafeFetch({ allowRanges: ["10.0.0.1/8"] }), /allowRanges.*host bits/);
     assert.throws(() => createSafeFetch({ denyRanges: ["nope"] }), /denyRanges/);
     assert.throws(() => createSafeFetch({ userAgent: "a\r\nb" }), /userAgent/);
+    for (const bad of [
+      { maxRedirects: -1 },
+      { maxBytes: 1.5 },
+      { allowRanges: ["10.0.0.1/8"] },
+      { userAgent: "a\r\nb" },
+      { lookup: "8.8.8.8" as never },
+      { proxy: "http://127.0.0.1:3128" },
+    ]) {
+      assert.throws(() => createSafeFetch(bad), ConfigError, JSON.stringify(bad));
+    }
+    assert.throws(
+      () => createSafeFetch({ maxBytes: 1.5 }),
+      /^ConfigError: createSafeFetch: expected options\.maxBytes to be an integer >= 0 but received 1\.5$/,
+    );
   });
 });

@@ -232,7 +232,9 @@ describe("the preview entry point", () => {
       for (const match of text.matchAll(/from\s+["'](\.\.?\/[^"']+)["']/g)) {
         const target = match[1]!;
         assert.ok(
-          target.startsWith("./") || target === "../errors.js" || target === "../metadata/types.js",
+          target.startsWith("./") ||
+            target === "../errors.js" ||
+            target === "../internal/single-flight.js",
           `${file} imports ${target}`,
         );
       }
