@@ -28,7 +28,11 @@ for (const [subpath, target] of Object.entries(pkg.exports)) {
     packageJsonFullPath: path.join(root, "package.json"),
   });
   const result = Extractor.invoke(config, { localBuild: local, showVerboseMessages: false });
-  if (!result.succeeded) {
+  // Forgotten exports and TSDoc mistakes are warnings in the config; here they fail the check.
+  if (result.warningCount > 0) {
+    failed++;
+    console.error(`${subpath}: ${result.warningCount} API warning(s) — fix them (see above)`);
+  } else if (!result.succeeded) {
     failed++;
     console.error(
       `API report for ${subpath} differs from etc/${name}.api.md` +

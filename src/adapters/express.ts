@@ -9,7 +9,6 @@ import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
 export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/options.js";
-export type { MediaRepository } from "../repository/types.js";
 
 /**
  * An Express middleware serving every Matrix media route; other requests fall through
@@ -35,3 +34,6 @@ export function mediaRouter(repo: MediaRepository, options: MediaHandlerOptions)
     }, next);
   };
 }
+// The repository's types (and those they name), which the handler's signatures use.
+export type * from "../index.js";
+export type { MediaRouteName } from "../http/index.js";

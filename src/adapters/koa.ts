@@ -9,7 +9,6 @@ import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
 export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/options.js";
-export type { MediaRepository } from "../repository/types.js";
 
 /**
  * A Koa middleware serving every Matrix media route on the raw `ctx.req`/`ctx.res`
@@ -37,3 +36,6 @@ export function mediaMiddleware(repo: MediaRepository, options: MediaHandlerOpti
     await next();
   };
 }
+// The repository's types (and those they name), which the handler's signatures use.
+export type * from "../index.js";
+export type { MediaRouteName } from "../http/index.js";

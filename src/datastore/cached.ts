@@ -21,7 +21,7 @@ export interface CachedDatastoreOptions {
 export interface CachedDatastoreStats {
   /** Blobs held locally. */
   entries: number;
-  /** Their bytes (<= maxBytes). */
+  /** Their bytes (at most maxBytes). */
   bytes: number;
   /** Reads served from the local copy. */
   hits: number;

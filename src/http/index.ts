@@ -24,4 +24,5 @@ export {
   type RangeResult,
 } from "./headers.js";
 export type { MediaRouteName } from "./target.js";
-export type { MediaRepository, RepositoryLogger } from "../repository/types.js";
+// The repository's types (and those they name), which the handler's signatures use.
+export type * from "../index.js";

@@ -13,3 +13,5 @@ export type { MediaIdGenerator, MediaIdGeneratorOptions } from "./media-id.js";
 export { leaseMachineId, DEFAULT_LEASE_OPTIONS } from "./lease.js";
 export type { LeaseOptions, MachineIdLease } from "./lease.js";
 export { isValidMediaId, isValidServerName } from "./validate.js";
+export { MediaError } from "../errors.js";
+export type { MatrixErrcode, MediaErrorOptions } from "../errors.js";

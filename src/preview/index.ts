@@ -62,3 +62,5 @@ export type { HtmlExtractor, HtmlExtractorOptions, HtmlMetadata } from "./html.j
 export { detectCharset } from "./charset.js";
 export { readImageInfo } from "./image-size.js";
 export type { ImageInfo } from "./image-size.js";
+export { MediaError } from "../errors.js";
+export type { MatrixErrcode, MediaErrorOptions } from "../errors.js";

@@ -6,3 +6,9 @@
 export * from "./datastore.js";
 export * from "./cache.js";
 export * from "./metadata.js";
+// The contracts the suites test, and the types those name.
+export type * from "../datastore/types.js";
+export type { ByteRange } from "../datastore/index.js";
+export type * from "../cache/types.js";
+export type * from "../metadata/types.js";
+export type { MxcUri, MediaKind } from "../mxc.js";

@@ -33,7 +33,7 @@ export interface S3DatastoreOptions {
   id?: string;
   /** Refuse `put`/`delete`; existing blobs stay readable. @defaultValue `false` */
   readOnly?: boolean;
-  /** Multipart part size in bytes (>= 5 MiB). Memory per upload is about partSize × (queueSize + 1). @defaultValue 8 MiB */
+  /** Multipart part size in bytes (at least 5 MiB). Memory per upload is about partSize × (queueSize + 1). @defaultValue 8 MiB */
   partSize?: number;
   /** Parts uploaded in parallel per put. @defaultValue 4 */
   queueSize?: number;
