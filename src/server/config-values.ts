@@ -110,7 +110,7 @@ export function refuseUnknownKeys(o: ConfigObject, known: readonly string[], whe
 }
 
 /**
- * Builds a component from the config section `key`. Factories refuse bad options with a
+ * Builds a component from the config section `key`, naming that key in any refusal. Factories refuse bad options with a
  * ConfigError; a TypeError or RangeError from one not converted yet becomes one too, so a bad
  * option always ends as the one-line `invalid configuration: …`, never a stack trace.
  * @internal
@@ -119,9 +119,13 @@ export function buildFromConfig<T>(key: string, build: () => T): T {
   try {
     return build();
   } catch (err) {
-    if (ConfigError.is(err)) throw err;
-    if (err instanceof TypeError || err instanceof RangeError)
-      throw new ConfigError(`${key}: ${err.message}`, { option: key, cause: err });
-    throw err;
+    if (!(err instanceof TypeError || err instanceof RangeError || ConfigError.is(err))) throw err;
+    // Name the config key the operator wrote, whatever the factory called its option.
+    if (ConfigError.is(err) && err.message.startsWith(`${key}`)) throw err;
+    const inner = ConfigError.is(err) ? err.option : undefined;
+    throw new ConfigError(`${key}: ${err.message}`, {
+      option: inner === undefined ? key : `${key}.${inner}`,
+      cause: err,
+    });
   }
 }
