@@ -26,3 +26,8 @@ export {
 export type { MediaRouteName } from "./target.js";
 // The repository's types (and those they name), which the handler's signatures use.
 export type * from "../index.js";
+export {
+  DEFAULT_TOKEN_BUCKET_OPTIONS,
+  tokenBucketRateLimit,
+  type TokenBucketOptions,
+} from "./rate-limit.js";
