@@ -76,21 +76,38 @@ export const sameSize = (a: ThumbnailSize, b: ThumbnailSize): boolean =>
   a.width === b.width && a.height === b.height && a.method === b.method;
 
 /**
- * How many more dynamic sizes a media may get: `max`, less the stored thumbnails beyond one
- * per configured size and variant (still, animated) and those being generated. Counting
- * records rather than marking them keeps the metadata schema as it is; when some configured
- * sizes are not stored yet, their room is lent to dynamic ones, so a media never holds more
- * than `max` + 2 × configured thumbnails.
+ * True when a stored thumbnail has the dimensions a configured size yields: a crop exactly
+ * its size, a scale its width or its height (a scale keeps the source's aspect ratio, so for
+ * one source a width or a height names one thumbnail). Thumbnail records carry no mark of
+ * why they were made; this reads it from their dimensions instead, and can err only towards
+ * a bounded few (one per configured width or height).
+ */
+function hasConfiguredDimensions(
+  thumb: ThumbnailRecord,
+  configured: readonly ThumbnailSize[],
+): boolean {
+  return configured.some(
+    (s) =>
+      s.method === thumb.method &&
+      (thumb.method === "crop"
+        ? s.width === thumb.width && s.height === thumb.height
+        : s.width === thumb.width || s.height === thumb.height),
+  );
+}
+
+/**
+ * How many more dynamic sizes a media may get: `max`, less its stored thumbnails that do not
+ * have a configured size's dimensions and those being generated now.
  * @internal
  */
 export function dynamicRoom(
   max: number,
   existing: readonly ThumbnailRecord[],
-  configuredCount: number,
+  configured: readonly ThumbnailSize[],
   inFlight: number,
 ): number {
-  const variants = new Set(existing.map((t) => t.animated)).size;
-  return max - Math.max(0, existing.length - configuredCount * variants) - inFlight;
+  const stored = existing.filter((t) => !hasConfiguredDimensions(t, configured)).length;
+  return max - stored - inFlight;
 }
 
 /** The size to generate (or serve, when stored) for a request. @internal */

@@ -124,7 +124,7 @@ export async function thumbnailFor(
   const room = dynamicRoom(
     ctx.limits.maxDynamicThumbnailsPerMedia,
     existing,
-    thumbnailer.sizes?.length ?? 0,
+    thumbnailer.sizes ?? [],
     ctx.thumbnails.dynamicInFlight.get(mediaKey(record)) ?? 0,
   );
   const target = chooseTarget(thumbnailer, want, existing, source, room);

@@ -136,9 +136,9 @@ export interface RepositoryLimits {
   maxThumbnailSourceMemoryBytes: number;
   /**
    * Most dynamic (exact, not configured) thumbnail sizes stored per media, when the
-   * thumbnailer makes them (its `dynamic` option): counted as the stored thumbnails beyond
-   * one per configured size and still/animated variant, plus those being made. Past it,
-   * requests are served the nearest configured size.
+   * thumbnailer makes them (its `dynamic` option). A stored thumbnail counts unless it has a
+   * configured size's dimensions (a crop both, a scale its width or its height); those being
+   * generated count too. Past it, requests are served the nearest configured size.
    * @defaultValue 10
    */
   maxDynamicThumbnailsPerMedia: number;
