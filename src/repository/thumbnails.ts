@@ -17,12 +17,7 @@ import {
   type Dimensions,
   type WantedThumbnail,
 } from "./thumbnail-policy.js";
-import type {
-  RepositoryLimits,
-  ThumbnailBody,
-  ThumbnailerLike,
-  ThumbnailResult,
-} from "./types.js";
+import type { RepositoryLimits, ThumbnailBody, ThumbnailerLike, ThumbnailResult } from "./types.js";
 
 export { thumbnailRequest, type WantedThumbnail } from "./thumbnail-policy.js";
 

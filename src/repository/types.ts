@@ -20,6 +20,7 @@ export type {
   ThumbnailMethod,
   ThumbnailResult,
   ThumbnailSize,
+  ThumbnailSourceLoader,
 };
 
 /** Anything that hands out fresh media IDs (`createMediaIdGenerator()` from `matrix-media-kit/ids`). */

@@ -27,8 +27,10 @@ interface ThumbnailerState {
 }
 
 /** A failure of the caller's loader: its own error, handed back as it is. */
-class LoaderFailure {
-  constructor(readonly error: unknown) {}
+class LoaderFailure extends Error {
+  constructor(readonly error: unknown) {
+    super("The thumbnail source loader failed", { cause: error });
+  }
 }
 
 /** The bytes of `source`, read by its loader now that the job has a slot. */

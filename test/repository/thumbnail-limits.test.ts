@@ -176,7 +176,11 @@ describe("a source too large to thumbnail is 413 M_TOO_LARGE", () => {
     }
     const { repo, bare } = await setup({ maxSourceBytes: bytes.length });
     const { record } = await bare.upload(bytes, { uploader: ALICE, contentType: "image/jpeg" });
-    const t = await repo.thumbnail(ORIGIN, record.mediaId, { width: 96, height: 96, method: "crop" });
+    const t = await repo.thumbnail(ORIGIN, record.mediaId, {
+      width: 96,
+      height: 96,
+      method: "crop",
+    });
     assert.equal(t.width, 96, "a source of exactly maxSourceBytes is thumbnailed");
   });
 

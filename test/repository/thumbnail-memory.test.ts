@@ -76,7 +76,9 @@ async function setup(options: Partial<MediaRepositoryOptions> = {}) {
 }
 
 const jpeg = (width: number, height: number, background: string) =>
-  sharp({ create: { width, height, channels: 3, background } }).jpeg().toBuffer();
+  sharp({ create: { width, height, channels: 3, background } })
+    .jpeg()
+    .toBuffer();
 
 describe("thumbnail sources: admit, then load; one load per source; a memory budget", () => {
   it("reads the source once for concurrent requests of different sizes", async () => {
@@ -132,13 +134,14 @@ describe("thumbnail sources: admit, then load; one load per source; a memory bud
     const first = await jpeg(1000, 800, "#f00");
     const second = await jpeg(1000, 800, "#0f0");
     const budget = Math.max(first.length, second.length) + 100;
-    const { repo, upload, reads, hold, open } = await setup({
+    const stores = await setup({
       thumbnailer: createThumbnailer({ concurrency: 4 }),
       limits: { maxThumbnailSourceBytes: budget, maxThumbnailSourceMemoryBytes: budget },
     });
+    const { repo, upload, reads } = stores;
     const a = await upload(first);
     const b = await upload(second);
-    hold(a.location); // the first source stays "being read", holding the budget
+    stores.hold(a.location); // the first source stays "being read", holding the budget
     const pending = repo.thumbnail(ORIGIN, a.mediaId, { width: 96, height: 96, method: "crop" });
     while (reads(a.location) === 0) await new Promise((r) => setImmediate(r));
     // Another size of the same source shares its read and needs no budget of its own.
@@ -155,7 +158,7 @@ describe("thumbnail sources: admit, then load; one load per source; a memory bud
       },
     );
     assert.equal(reads(b.location), 0, "the refused source was not read");
-    open(a.location);
+    stores.open(a.location);
     assert.equal((await pending).width, 96);
     assert.equal((await sameSource).width, 32);
     assert.equal(reads(a.location), 1);
@@ -282,7 +285,10 @@ describe("a burst of 150 thumbnail requests of distinct sizes for one 24 MP JPEG
   it("default thumbnailer: snapped to the configured sizes, one read, bounded RSS", async () => {
     const out = await burst("defaults", {});
     checkOutcomes(out);
-    assert.ok(out.outcomes.every((o) => o.ok), "every request is served");
+    assert.ok(
+      out.outcomes.every((o) => o.ok),
+      "every request is served",
+    );
     assert.ok(out.stored <= 3, `${out.stored} stored: the configured scale sizes at most`);
     assert.equal(out.sourceReads, 1);
   });
@@ -295,6 +301,9 @@ describe("a burst of 150 thumbnail requests of distinct sizes for one 24 MP JPEG
     );
     checkOutcomes(out);
     assert.ok(out.outcomes.some((o) => o.ok));
-    assert.ok(out.outcomes.some((o) => !o.ok), "the queue refuses past concurrency + maxQueue");
+    assert.ok(
+      out.outcomes.some((o) => !o.ok),
+      "the queue refuses past concurrency + maxQueue",
+    );
   });
 });
