@@ -130,7 +130,7 @@ export function createRepositoryContext(options: MediaRepositoryOptions): Reposi
     pins: new Map(),
     waiters: new Map(),
     touches: new Map(),
-    thumbnails: createThumbnailState(),
+    thumbnails: createThumbnailState(limits),
   };
 }
 

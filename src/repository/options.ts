@@ -18,6 +18,8 @@ export const DEFAULT_REPOSITORY_LIMITS: Readonly<RepositoryLimits> = Object.free
   maxWaitMs: 60_000,
   maxCachedBytes: 4 * 1024 * 1024,
   maxThumbnailSourceBytes: 50 * 1024 * 1024,
+  maxThumbnailSourceMemoryBytes: 256 * 1024 * 1024,
+  maxDynamicThumbnailsPerMedia: 10,
   touchIntervalMs: 30_000,
   previewTtlMs: 60 * 60 * 1000,
   sweepIntervalMs: 10 * 60 * 1000,
@@ -55,6 +57,13 @@ function validateLimits(limits: Partial<RepositoryLimits> | undefined): Reposito
   }
   if (merged.maxUploadBytes < 1) {
     throw refuse("limits.maxUploadBytes", "an integer >= 1", merged.maxUploadBytes);
+  }
+  if (merged.maxThumbnailSourceMemoryBytes < Math.max(1, merged.maxThumbnailSourceBytes)) {
+    throw refuse(
+      "limits.maxThumbnailSourceMemoryBytes",
+      `at least 1 and at least limits.maxThumbnailSourceBytes (${merged.maxThumbnailSourceBytes})`,
+      merged.maxThumbnailSourceMemoryBytes,
+    );
   }
   if (merged.defaultWaitMs > merged.maxWaitMs) {
     throw refuse(

@@ -1,30 +1,30 @@
-// Thumbnails: the parameter policy, choosing a stored thumbnail, generating a missing one
-// once per (media, size) in this process, pre-generating after an upload, and remembering
-// sources that cannot be thumbnailed.
+// Thumbnails: serving a stored one, generating a missing one once per (media, size) in this
+// process from one shared, budgeted load of the source that is read only once the
+// thumbnailer admits the job, pre-generating after an upload, and remembering sources that
+// cannot be thumbnailed. Which size serves a request is thumbnail-policy's.
 import { channel } from "node:diagnostics_channel";
 import { LRUCache } from "lru-cache";
 import { MediaError } from "../errors.js";
 import { createSingleFlight, type SingleFlight } from "../internal/single-flight.js";
 import type { MediaRecord, ThumbnailRecord } from "../metadata/types.js";
-import { blobCacheKey, loadCached, loadWhole } from "./blobs.js";
+import { blobCacheKey, loadCached, loadWhole, SharedBlobs } from "./blobs.js";
 import type { RepositoryContext } from "./context.js";
-import type {
-  ThumbnailBody,
-  ThumbnailerLike,
-  ThumbnailOptions,
-  ThumbnailResult,
-  ThumbnailSize,
-} from "./types.js";
+import {
+  chooseTarget,
+  dynamicRoom,
+  pickStored,
+  sameSize,
+  type Dimensions,
+  type WantedThumbnail,
+} from "./thumbnail-policy.js";
+import type { RepositoryLimits, ThumbnailBody, ThumbnailerLike, ThumbnailResult } from "./types.js";
+
+export { thumbnailRequest, type WantedThumbnail } from "./thumbnail-policy.js";
 
 const thumbnailChannel = channel("matrix-media-kit:repository:thumbnail");
 
 /** Bound of each per-source memory below. */
 const REMEMBERED_SOURCES = 10_000;
-
-interface Dimensions {
-  width: number;
-  height: number;
-}
 
 /** What this process remembers about thumbnails between requests. @internal */
 export interface ThumbnailState {
@@ -34,57 +34,21 @@ export interface ThumbnailState {
   readonly refusedSources: LRUCache<string, MediaError>;
   /** Source dimensions learnt from thumbnails bounded by their source, by sha256. */
   readonly sourceSizes: LRUCache<string, Dimensions>;
+  /** Sources in memory for thumbnailing, shared between sizes, within `maxThumbnailSourceMemoryBytes`. */
+  readonly sources: SharedBlobs;
+  /** Dynamic sizes being generated, by `origin/mediaId`: they count before they are stored. */
+  readonly dynamicInFlight: Map<string, number>;
 }
 
 /** @internal */
-export function createThumbnailState(): ThumbnailState {
+export function createThumbnailState(limits: Readonly<RepositoryLimits>): ThumbnailState {
   return {
     flights: createSingleFlight<ThumbnailBody>(),
     refusedSources: new LRUCache({ max: REMEMBERED_SOURCES }),
     sourceSizes: new LRUCache({ max: REMEMBERED_SOURCES }),
+    sources: new SharedBlobs(limits.maxThumbnailSourceMemoryBytes),
+    dynamicInFlight: new Map(),
   };
-}
-
-/** A validated client request. @internal */
-export interface WantedThumbnail {
-  readonly size: ThumbnailSize;
-  readonly animated: boolean;
-}
-
-/** The thumbnail parameter policy: positive integer dimensions, `crop` or `scale`. @internal */
-export function thumbnailRequest(opts: ThumbnailOptions): WantedThumbnail {
-  const size = { width: opts.width, height: opts.height, method: opts.method ?? "scale" };
-  for (const [name, value] of [
-    ["width", size.width],
-    ["height", size.height],
-  ] as const) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new MediaError("M_INVALID_PARAM", `Expected a positive integer ${name}`);
-    }
-  }
-  if (size.method !== "crop" && size.method !== "scale") {
-    throw new MediaError("M_INVALID_PARAM", "Expected method crop or scale");
-  }
-  return { size, animated: opts.animated === true };
-}
-
-function thumbnailFits(
-  thumb: ThumbnailSize,
-  want: ThumbnailSize,
-  source: Dimensions | undefined,
-): boolean {
-  if (thumb.method !== want.method) return false;
-  if (want.method === "scale") {
-    // A scaled thumbnail keeps the source's aspect ratio, so reaching the requested box in
-    // either dimension means it is at least as large as the requested fit.
-    if (thumb.width >= want.width || thumb.height >= want.height) return true;
-  } else {
-    const aspect = Math.abs(thumb.width / thumb.height - want.width / want.height);
-    if (aspect > 0.02 * (want.width / want.height)) return false;
-    if (thumb.width >= want.width && thumb.height >= want.height) return true;
-  }
-  // The source itself is smaller than asked: the full-size thumbnail is the largest there is.
-  return source !== undefined && (thumb.width >= source.width || thumb.height >= source.height);
 }
 
 function toBody(thumb: ThumbnailRecord, buffer: Buffer): ThumbnailBody {
@@ -99,29 +63,11 @@ function toBody(thumb: ThumbnailRecord, buffer: Buffer): ThumbnailBody {
   };
 }
 
-/** The smallest stored thumbnail that serves the request, animated ones first when asked. */
-function pickStored(
-  existing: readonly ThumbnailRecord[],
-  want: WantedThumbnail,
-  source: Dimensions | undefined,
-): ThumbnailRecord | undefined {
-  const { animated } = want;
-  return existing
-    .filter((t) => (animated ? true : !t.animated) && thumbnailFits(t, want.size, source))
-    .sort(
-      (a, b) =>
-        Number(b.animated === animated) - Number(a.animated === animated) ||
-        a.width * a.height - b.width * b.height,
-    )[0];
-}
-
 async function serveStored(
   ctx: RepositoryContext,
   record: MediaRecord,
-  want: WantedThumbnail,
+  best: ThumbnailRecord | undefined,
 ): Promise<ThumbnailBody | undefined> {
-  const existing = await ctx.metadata.getThumbnails(record.origin, record.mediaId);
-  const best = pickStored(existing, want, ctx.thumbnails.sourceSizes.get(record.sha256));
   if (!best) return undefined;
   try {
     const body = toBody(best, await loadCached(ctx, best));
@@ -133,22 +79,31 @@ async function serveStored(
   }
 }
 
-function tooLargeToThumbnail(ctx: RepositoryContext, record: MediaRecord): boolean {
-  return record.size > ctx.limits.maxThumbnailSourceBytes;
+function tooLargeToThumbnail(
+  ctx: RepositoryContext,
+  thumbnailer: ThumbnailerLike,
+  record: MediaRecord,
+): boolean {
+  const max = Math.min(ctx.limits.maxThumbnailSourceBytes, thumbnailer.maxSourceBytes ?? Infinity);
+  return record.size > max;
 }
 
 /** Refuses, without reading it, a source too large or already refused by the thumbnailer. */
-function checkSource(ctx: RepositoryContext, record: MediaRecord): void {
-  if (tooLargeToThumbnail(ctx, record)) {
-    throw new MediaError("M_TOO_LARGE", "The media is too large to thumbnail", { status: 400 });
+function checkSource(ctx: RepositoryContext, thumbnailer: ThumbnailerLike, record: MediaRecord) {
+  if (tooLargeToThumbnail(ctx, thumbnailer, record)) {
+    // The spec's answer for "local content is too large for the server to thumbnail".
+    throw new MediaError("M_TOO_LARGE", "The media is too large to thumbnail", { status: 413 });
   }
   const refusal = ctx.thumbnails.refusedSources.get(record.sha256);
   if (refusal) throw refusal;
 }
 
+const mediaKey = (record: MediaRecord): string => `${record.origin}/${record.mediaId}`;
+
 /**
- * A thumbnail of `record` at least as large as asked (unless the source is smaller): a
- * stored one, or one generated now, once for concurrent requests of the same size. @internal
+ * A thumbnail of `record` for the request: a stored one at least as large as asked (unless
+ * the source is smaller), else the size chosen by the policy, stored or generated now, once
+ * for concurrent requests of the same size. @internal
  */
 export async function thumbnailFor(
   ctx: RepositoryContext,
@@ -157,26 +112,88 @@ export async function thumbnailFor(
 ): Promise<ThumbnailBody> {
   const { thumbnailer } = ctx;
   if (!thumbnailer) throw new MediaError("M_NOT_FOUND", "Thumbnails are not enabled");
-  const stored = await serveStored(ctx, record, want);
+  const existing = await ctx.metadata.getThumbnails(record.origin, record.mediaId);
+  const source = ctx.thumbnails.sourceSizes.get(record.sha256);
+  const stored = await serveStored(ctx, record, pickStored(existing, want, source));
   if (stored) return stored;
-  checkSource(ctx, record);
-  const { width, height, method } = want.size;
-  const flightKey = `${record.origin}/${record.mediaId}/${width}x${height}/${method}/${want.animated}`;
-  return ctx.thumbnails.flights.run(flightKey, () =>
-    generateOnDemand(ctx, thumbnailer, record, want),
+  const room = dynamicRoom(
+    ctx.limits.maxDynamicThumbnailsPerMedia,
+    existing,
+    thumbnailer.sizes ?? [],
+    ctx.thumbnails.dynamicInFlight.get(mediaKey(record)) ?? 0,
   );
+  const target = chooseTarget(thumbnailer, want, existing, source, room);
+  const job = { size: target.size, animated: want.animated };
+  if (!target.dynamic) {
+    if (!sameSize(target.size, want.size)) {
+      const snapped = await serveStored(ctx, record, pickStored(existing, job, source));
+      if (snapped) return snapped;
+    }
+    checkSource(ctx, thumbnailer, record);
+    return generateOnce(ctx, thumbnailer, record, job, false);
+  }
+  // No await between the room check and generateOnce's count of this generation.
+  checkSource(ctx, thumbnailer, record);
+  return generateOnce(ctx, thumbnailer, record, job, true);
+}
+
+function generateOnce(
+  ctx: RepositoryContext,
+  thumbnailer: ThumbnailerLike,
+  record: MediaRecord,
+  job: WantedThumbnail,
+  dynamic: boolean,
+): Promise<ThumbnailBody> {
+  const { flights, dynamicInFlight } = ctx.thumbnails;
+  const { width, height, method } = job.size;
+  const key = `${mediaKey(record)}/${width}x${height}/${method}/${job.animated}`;
+  const joined = flights.get(key);
+  if (joined) return joined;
+  if (!dynamic) return flights.run(key, () => generateOnDemand(ctx, thumbnailer, record, job));
+  const media = mediaKey(record);
+  dynamicInFlight.set(media, (dynamicInFlight.get(media) ?? 0) + 1);
+  return flights.run(key, async () => {
+    try {
+      return await generateOnDemand(ctx, thumbnailer, record, job);
+    } finally {
+      const left = (dynamicInFlight.get(media) ?? 1) - 1;
+      if (left > 0) dynamicInFlight.set(media, left);
+      else dynamicInFlight.delete(media);
+    }
+  });
+}
+
+/**
+ * Runs `use` with the source of `record`: a loader the thumbnailer calls once it admits the
+ * job when it accepts one, else the bytes read first. The claim is taken before the job
+ * waits, so that sizes of the same media queued behind each other share one load.
+ */
+async function withSource<T>(
+  ctx: RepositoryContext,
+  thumbnailer: ThumbnailerLike,
+  record: MediaRecord,
+  use: (source: Buffer | (() => Promise<Buffer>)) => Promise<T>,
+): Promise<T> {
+  const claim = ctx.thumbnails.sources.claim(record);
+  const load = (): Promise<Buffer> => claim.load(() => loadWhole(ctx, record));
+  try {
+    return await use(thumbnailer.acceptsSourceLoader === true ? load : await load());
+  } finally {
+    claim.release();
+  }
 }
 
 async function generateOnDemand(
   ctx: RepositoryContext,
   thumbnailer: ThumbnailerLike,
   record: MediaRecord,
-  want: WantedThumbnail,
+  job: WantedThumbnail,
 ): Promise<ThumbnailBody> {
   try {
-    // Loading is kept apart from rendering so that one load can later serve several sizes.
-    const source = await loadWhole(ctx, record);
-    return await renderAndStore(ctx, thumbnailer, record, source, want);
+    const result = await withSource(ctx, thumbnailer, record, (source) =>
+      thumbnailer.generate(source, { ...job.size, animated: job.animated }),
+    );
+    return await keepGenerated(ctx, record, job, result);
   } catch (error) {
     // Bytes the thumbnailer cannot read are not read from the datastore again.
     if (MediaError.is(error) && error.errcode === "M_UNSUPPORTED") {
@@ -186,24 +203,16 @@ async function generateOnDemand(
   }
 }
 
-/** Generates one size from a loaded source, stores it and caches it when small. */
-async function renderAndStore(
+/** Stores a generated thumbnail and caches it when small. */
+async function keepGenerated(
   ctx: RepositoryContext,
-  thumbnailer: ThumbnailerLike,
   record: MediaRecord,
-  source: Buffer,
-  want: WantedThumbnail,
+  job: WantedThumbnail,
+  result: ThumbnailResult,
 ): Promise<ThumbnailBody> {
-  const { sourceSizes } = ctx.thumbnails;
-  const picked = thumbnailer.pickSize
-    ? thumbnailer.pickSize(want.size, sourceSizes.get(record.sha256))
-    : want.size;
-  // No configured size is large enough: make the requested one (never upscaled).
-  const size = thumbnailFits(picked, want.size, undefined) ? picked : want.size;
-  const result = await thumbnailer.generate(source, { ...size, animated: want.animated });
-  if (result.width < want.size.width && result.height < want.size.height) {
+  if (result.width < job.size.width && result.height < job.size.height) {
     // Smaller than asked in both dimensions: the source bounded it.
-    sourceSizes.set(record.sha256, { width: result.width, height: result.height });
+    ctx.thumbnails.sourceSizes.set(record.sha256, { width: result.width, height: result.height });
   }
   const thumb = await storeThumbnail(ctx, record, result);
   if (ctx.cache && thumb.size <= ctx.limits.maxCachedBytes) {
@@ -247,12 +256,13 @@ export function scheduleThumbnails(
   const { thumbnailer } = ctx;
   if (!thumbnailer?.generateAll) return;
   const type = sniffed ?? record.contentType;
-  if (!type.startsWith("image/") || tooLargeToThumbnail(ctx, record)) return;
+  if (!type.startsWith("image/") || tooLargeToThumbnail(ctx, thumbnailer, record)) return;
   const generateAll = thumbnailer.generateAll.bind(thumbnailer);
   ctx.background.track(
     (async () => {
-      const source = await loadWhole(ctx, record);
-      const results = await generateAll(source, { animated: false });
+      const results = await withSource(ctx, thumbnailer, record, (source) =>
+        generateAll(source, { animated: false }),
+      );
       for (const result of results) await storeThumbnail(ctx, record, result);
     })().catch((error: unknown) => {
       ctx.logger?.debug?.("no pre-generated thumbnails", { error, mediaId: record.mediaId });

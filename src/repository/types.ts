@@ -4,7 +4,12 @@ import type { ByteRange, Datastore } from "../datastore/types.js";
 import type { MetadataStore, MediaRecord, QuarantineTarget } from "../metadata/types.js";
 import type { DatastoreRouter } from "../datastore/index.js";
 import type { PreviewImage, PreviewOptions } from "../preview/index.js";
-import type { ThumbnailMethod, ThumbnailResult, ThumbnailSize } from "../thumbnail/index.js";
+import type {
+  ThumbnailMethod,
+  ThumbnailResult,
+  ThumbnailSize,
+  ThumbnailSourceLoader,
+} from "../thumbnail/index.js";
 
 // The primitives' own types, re-exported where the root entry exported the repository's
 // copies (type-only: the root entry still loads none of their dependencies).
@@ -15,6 +20,7 @@ export type {
   ThumbnailMethod,
   ThumbnailResult,
   ThumbnailSize,
+  ThumbnailSourceLoader,
 };
 
 /** Anything that hands out fresh media IDs (`createMediaIdGenerator()` from `matrix-media-kit/ids`). */
@@ -28,14 +34,38 @@ export interface MediaIdSource {
  * the image, its type, dimensions, method and `animated` of each result (never a blurhash).
  */
 export interface ThumbnailerLike {
+  /**
+   * Renders one size. With `acceptsSourceLoader`, `source` may be a loader, called once the
+   * thumbnailer admits the job; otherwise it is always the bytes.
+   */
   generate(
-    source: Buffer,
+    source: Buffer | ThumbnailSourceLoader,
     options: ThumbnailSize & { animated?: boolean },
   ): Promise<ThumbnailResult>;
   /** Pre-generates the configured sizes; called in the background after an upload. */
-  generateAll?(source: Buffer, options?: { animated?: boolean }): Promise<ThumbnailResult[]>;
+  generateAll?(
+    source: Buffer | ThumbnailSourceLoader,
+    options?: { animated?: boolean },
+  ): Promise<ThumbnailResult[]>;
   /** Maps a requested size to the configured size to generate (the source may bound it). */
   pickSize?(request: ThumbnailSize, source?: { width: number; height: number }): ThumbnailSize;
+  /**
+   * The configured sizes. A size `pickSize` returns that is not one of them is a dynamic
+   * size, counted against `limits.maxDynamicThumbnailsPerMedia`; without `sizes`, every
+   * generated size is.
+   */
+  readonly sizes?: readonly ThumbnailSize[];
+  /**
+   * Largest source the thumbnailer accepts: larger ones are refused with `413 M_TOO_LARGE`
+   * before they are read, like `limits.maxThumbnailSourceBytes`.
+   */
+  readonly maxSourceBytes?: number;
+  /**
+   * True when `generate` and `generateAll` accept a loader (`() => Promise<Buffer>`) in place
+   * of the bytes and call it only once their queue admits the job; the repository then reads
+   * a source only for admitted jobs. Without it the repository reads the source first.
+   */
+  readonly acceptsSourceLoader?: boolean;
 }
 
 /**
@@ -91,10 +121,28 @@ export interface RepositoryLimits {
    */
   maxCachedBytes: number;
   /**
-   * Largest source the repository thumbnails (pre-generated or on demand).
+   * Largest source the repository thumbnails (pre-generated or on demand); a larger one is
+   * refused with `413 M_TOO_LARGE` before it is read. The thumbnailer's own `maxSourceBytes`,
+   * when lower, applies the same way.
    * @defaultValue 52_428_800 (50 MiB)
    */
   maxThumbnailSourceBytes: number;
+  /**
+   * Most bytes of thumbnail sources held in memory at once, across every job: one loaded
+   * source is shared by all the sizes being made of it, and a job that would load past this
+   * is refused with `503 M_LIMIT_EXCEEDED` and a retry time. At least
+   * `maxThumbnailSourceBytes`, so that any source fits on its own.
+   * @defaultValue 268_435_456 (256 MiB)
+   */
+  maxThumbnailSourceMemoryBytes: number;
+  /**
+   * Most dynamic (exact, not configured) thumbnail sizes stored per media, when the
+   * thumbnailer makes them (its `dynamic` option). A stored thumbnail counts unless it has a
+   * configured size's dimensions (a crop both, a scale its width or its height); those being
+   * generated count too. Past it, requests are served the nearest configured size.
+   * @defaultValue 10
+   */
+  maxDynamicThumbnailsPerMedia: number;
   /**
    * How often last-access times are written to the metadata store in one batch.
    * @defaultValue 30_000

@@ -7,8 +7,8 @@
  * upscaled; `generateAll` derives every configured size from one decode.
  *
  * ```
- *  queue slot (bounded) ─► bytes ─► size check ─► file-type sniff ─► header (sharp.metadata)
- *        ─► pixel/frame limits ─► one shrink-on-load decode ─► per-size resize + encode
+ *  queue slot (bounded) ─► bytes (or a loader, called now) ─► size check ─► file-type sniff
+ *        ─► header (sharp.metadata) ─► pixel/frame limits ─► one shrink-on-load decode ─► per-size resize + encode
  * ```
  *
  * A blurhash placeholder is computed only when asked for (`placeholder: "blurhash"`,
@@ -44,6 +44,8 @@ export type {
   ThumbnailRequest,
   ThumbnailResult,
   ThumbnailSize,
+  ThumbnailSource,
+  ThumbnailSourceLoader,
   ThumbnailSourceType,
   Thumbnailer,
 } from "./types.js";

@@ -59,7 +59,7 @@ export function createJobQueue(
 /**
  * Runs `job` once `queue` admits it, with a deadline of `timeoutMs` from admission (the wait
  * for a slot is not counted). `job` is only called after admission, so whatever it does first
- * (reading the source, today done by the caller) is bounded by the queue too. The caller gets
+ * (reading the source through a loader) is bounded by the queue too. The caller gets
  * a 504 at the deadline, but the slot is held until `job` really settles, so a slow image
  * never lets more than `concurrency` decodes onto the CPU.
  * @internal

@@ -15,6 +15,7 @@ import type {
   ThumbnailPlaceholder,
   ThumbnailRequest,
   ThumbnailResult,
+  ThumbnailSource,
   Thumbnailer,
 } from "./types.js";
 
@@ -25,17 +26,35 @@ interface ThumbnailerState {
   readonly diagnostics: ThumbnailDiagnostics;
 }
 
+/** A failure of the caller's loader: its own error, handed back as it is. */
+class LoaderFailure extends Error {
+  constructor(readonly error: unknown) {
+    super("The thumbnail source loader failed", { cause: error });
+  }
+}
+
+/** The bytes of `source`, read by its loader now that the job has a slot. */
+async function bytesOf(source: ThumbnailSource): Promise<Buffer> {
+  if (typeof source !== "function") return source;
+  try {
+    return await source();
+  } catch (error) {
+    throw new LoaderFailure(error);
+  }
+}
+
 async function generate(
   state: ThumbnailerState,
-  source: Buffer,
+  source: ThumbnailSource,
   request: ThumbnailRequest,
 ): Promise<ThumbnailResult> {
   const { settings: s, diagnostics } = state;
   checkRequest(request);
   return runAdmitted(state.queue, s.timeoutMs, async () => {
     const started = s.now();
-    const info = await inspect(source, s);
-    const result = await renderOne(source, info, request, s);
+    const bytes = await bytesOf(source);
+    const info = await inspect(bytes, s);
+    const result = await renderOne(bytes, info, request, s);
     diagnostics.done("generate", info.mime, started, 1, result.animated);
     return result;
   });
@@ -43,15 +62,16 @@ async function generate(
 
 async function generateAll(
   state: ThumbnailerState,
-  source: Buffer,
+  source: ThumbnailSource,
   options: GenerateAllOptions,
 ): Promise<ThumbnailResult[]> {
   const { settings: s, diagnostics } = state;
   const withBlurhash = options.blurhash ?? s.placeholder === "blurhash";
   return runAdmitted(state.queue, s.timeoutMs, async () => {
     const started = s.now();
-    const info = await inspect(source, s);
-    const decoded = await decodeForSizes(source, info, s.sizes, options.animated === true, s);
+    const bytes = await bytesOf(source);
+    const info = await inspect(bytes, s);
+    const decoded = await decodeForSizes(bytes, info, s.sizes, options.animated === true, s);
     const thumbnails = Promise.all(s.sizes.map((size) => decoded.render(size)));
     const placeholder = withBlurhash
       ? blurhashOf(decoded.firstFrame(), libvipsTimeout(s))
@@ -88,6 +108,9 @@ async function placeholder(state: ThumbnailerState, source: Buffer): Promise<Thu
  * sharp errors never escape (they are kept as `cause`). Invalid options throw a
  * `ConfigError` naming the option.
  *
+ * `generate` and `generateAll` take the bytes, or a loader that they call only once the queue
+ * admits the job: a job that waits or is refused then holds no source in memory.
+ *
  * @example
  * ```ts
  * import { readFile } from "node:fs/promises";
@@ -102,6 +125,8 @@ async function placeholder(state: ThumbnailerState, source: Buffer): Promise<Thu
  * // On demand: which stored size answers a request, or render one exactly.
  * const size = thumbnailer.pickSize({ width: 100, height: 100, method: "crop" });
  * const one = await thumbnailer.generate(photo, { ...size, animated: false });
+ * // Admit, then load: the file is read only once a slot is free.
+ * const later = await thumbnailer.generate(() => readFile("photo.jpg"), size);
  * ```
  */
 export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer {
@@ -114,17 +139,21 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
   );
   const diagnostics = createDiagnostics(settings.now);
   const state: ThumbnailerState = { settings, queue, diagnostics };
-  // Every entry point converts what it throws into a client-safe MediaError, published once.
+  // Every entry point converts what it throws into a client-safe MediaError, published once;
+  // a loader's own failure is the caller's, not a refusal of the image.
   const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
     } catch (err) {
+      if (err instanceof LoaderFailure) throw err.error;
       throw diagnostics.refused(err);
     }
   };
 
   return {
     sizes: settings.sizes,
+    maxSourceBytes: settings.maxSourceBytes,
+    acceptsSourceLoader: true,
     generate: (source, request) => guarded(() => generate(state, source, request)),
     generateAll: (source, opts = {}) => guarded(() => generateAll(state, source, opts)),
     probe: (source) => guarded(async () => toProbe(await inspect(source, settings))),

@@ -141,6 +141,20 @@ export interface GenerateAllOptions {
   blurhash?: boolean;
 }
 
+/**
+ * Reads a source only once the thumbnailer's queue has admitted the job, so that a refused
+ * or waiting job holds no bytes. What it throws reaches the caller unchanged.
+ *
+ * @example
+ * ```ts
+ * const t = await thumbnailer.generate(() => readFile("photo.jpg"), { width: 96, height: 96, method: "crop" });
+ * ```
+ */
+export type ThumbnailSourceLoader = () => Promise<Buffer>;
+
+/** The bytes of an image, or a {@link ThumbnailSourceLoader} called after admission. */
+export type ThumbnailSource = Buffer | ThumbnailSourceLoader;
+
 /** Load figures of the thumbnailer's queue. */
 export interface ThumbnailQueueStats {
   /** Jobs being processed now (at most `concurrency`). */
@@ -163,16 +177,23 @@ export interface ThumbnailQueueStats {
 export interface Thumbnailer {
   /** The configured sizes, in the order given. */
   readonly sizes: readonly ThumbnailSize[];
+  /** The `maxSourceBytes` option: larger sources are refused with 413 `M_TOO_LARGE`. */
+  readonly maxSourceBytes: number;
+  /**
+   * Always true: `generate` and `generateAll` accept a {@link ThumbnailSourceLoader}, called
+   * once the queue admits the job (a capability callers such as the repository look for).
+   */
+  readonly acceptsSourceLoader: true;
   /**
    * Generates one thumbnail of exactly the requested size and method (never upscaled).
    * Throws a `MediaError` for refused input.
    */
-  generate(source: Buffer, request: ThumbnailRequest): Promise<ThumbnailResult>;
+  generate(source: ThumbnailSource, request: ThumbnailRequest): Promise<ThumbnailResult>;
   /**
    * Generates every configured size from a single decode, in the order of `sizes`.
    * Throws a `MediaError` for refused input.
    */
-  generateAll(source: Buffer, options?: GenerateAllOptions): Promise<ThumbnailResult[]>;
+  generateAll(source: ThumbnailSource, options?: GenerateAllOptions): Promise<ThumbnailResult[]>;
   /**
    * Which size serves a request: with `dynamic` enabled and the request within its bounds,
    * the request itself; otherwise the smallest configured size of the same method at least
