@@ -54,6 +54,12 @@ export interface ThumbnailsConfig {
   maxPixels?: number;
   animated?: boolean;
   dynamic?: boolean;
+  /** Sources larger than this are not thumbnailed (`413 M_TOO_LARGE`). */
+  maxSourceBytes?: number;
+  /** Bytes of thumbnail sources held in memory at once, over every job (`503` past it). */
+  maxSourceMemoryBytes?: number;
+  /** Dynamic (unconfigured) sizes stored per media when `dynamic` is on. */
+  maxDynamicPerMedia?: number;
 }
 
 /** `previews`: URL previews through the SSRF guard (CIDR allow/deny lists). */

@@ -284,6 +284,24 @@ function resolveThumbnails(thumbnails: ConfigObject): ThumbnailsConfig {
     ...(thumbnails.dynamic !== undefined && {
       dynamic: readBool(thumbnails.dynamic, "thumbnails.dynamic", false),
     }),
+    ...(thumbnails.maxSourceBytes !== undefined && {
+      maxSourceBytes: readBytes(thumbnails.maxSourceBytes, "thumbnails.maxSourceBytes", 0),
+    }),
+    ...(thumbnails.maxSourceMemoryBytes !== undefined && {
+      maxSourceMemoryBytes: readBytes(
+        thumbnails.maxSourceMemoryBytes,
+        "thumbnails.maxSourceMemoryBytes",
+        0,
+      ),
+    }),
+    ...(thumbnails.maxDynamicPerMedia !== undefined && {
+      maxDynamicPerMedia: readInt(
+        thumbnails.maxDynamicPerMedia,
+        "thumbnails.maxDynamicPerMedia",
+        0,
+        0,
+      ),
+    }),
   };
 }
 

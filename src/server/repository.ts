@@ -54,6 +54,12 @@ export function createServerRepository(
         ...(config.limits.maxPendingPerUser !== undefined && {
           maxPendingPerUser: config.limits.maxPendingPerUser,
         }),
+        ...(config.thumbnails.maxSourceMemoryBytes !== undefined && {
+          maxThumbnailSourceMemoryBytes: config.thumbnails.maxSourceMemoryBytes,
+        }),
+        ...(config.thumbnails.maxDynamicPerMedia !== undefined && {
+          maxDynamicThumbnailsPerMedia: config.thumbnails.maxDynamicPerMedia,
+        }),
       },
       logger,
     }),
@@ -66,6 +72,7 @@ function createServerThumbnailer(thumbnails: ThumbnailsConfig): Thumbnailer {
     ...(thumbnails.maxPixels !== undefined && { maxPixels: thumbnails.maxPixels }),
     ...(thumbnails.animated !== undefined && { animated: thumbnails.animated }),
     ...(thumbnails.dynamic !== undefined && { dynamic: thumbnails.dynamic }),
+    ...(thumbnails.maxSourceBytes !== undefined && { maxSourceBytes: thumbnails.maxSourceBytes }),
   });
 }
 

@@ -1,6 +1,7 @@
 // The media server (matrix-media-kit/server) end to end over HTTP on embedded defaults:
 // uploads, limits, admin quarantine, and previews through the SSRF guard.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -229,6 +230,61 @@ describe("standalone server start-up", () => {
         await server.close();
       }
     } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("standalone server thumbnail limits from the config", () => {
+  it("thumbnails.maxSourceBytes: a larger source answers 413 M_TOO_LARGE; a smaller one is thumbnailed", async () => {
+    const dir = await tempDir();
+    const config = resolveConfig(
+      {
+        serverName: "media.test",
+        listen: { port: 0 },
+        datastores: [{ id: "local", type: "fs", kinds: ["local", "thumbnail"], root: "media" }],
+        auth: { tokens: { [ALICE]: "@alice:media.test" } },
+        thumbnails: { maxSourceBytes: "64KiB" },
+      },
+      {},
+      dir.path,
+    );
+    assert.equal(config.thumbnails.maxSourceBytes, 64 * 1024);
+    const server = await startServer(config, quiet);
+    try {
+      const noisy = randomBytes(400 * 400 * 3);
+      const big = await sharp(noisy, { raw: { width: 400, height: 400, channels: 3 } })
+        .png()
+        .toBuffer();
+      const small = await sharp({
+        create: { width: 64, height: 64, channels: 3, background: "#336699" },
+      })
+        .png()
+        .toBuffer();
+      assert.ok(big.length > 64 * 1024 && small.length < 64 * 1024);
+      const thumb = async (png: Buffer) => {
+        const up = await req(server.url, "/_matrix/media/v3/upload", {
+          method: "POST",
+          token: ALICE,
+          body: png,
+          headers: { "content-type": "image/png" },
+        });
+        assert.equal(up.status, 200, up.body.toString());
+        const path = String(up.json().content_uri).slice("mxc://".length);
+        return req(
+          server.url,
+          `/_matrix/client/v1/media/thumbnail/${path}?width=32&height=32&method=crop`,
+          { token: ALICE },
+        );
+      };
+      const refused = await thumb(big);
+      assert.equal(refused.status, 413, refused.body.toString());
+      assert.equal(refused.json().errcode, "M_TOO_LARGE");
+      const served = await thumb(small);
+      assert.equal(served.status, 200, served.body.toString());
+      assert.match(served.headers.get("content-type") ?? "", /^image\//);
+    } finally {
+      await server.close();
       await dir.cleanup();
     }
   });
