@@ -4,6 +4,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ConfigError } from "../errors.js";
 import type { MediaRecord } from "../metadata/types.js";
 import type { MediaRepository, RepositoryLogger } from "../repository/types.js";
+import { UploadSlots, WriteStallWatch } from "./guards.js";
+import { HandlerStats, type MediaHandlerStats } from "./stats.js";
 import type { MediaRouteName } from "./target.js";
 
 /** Who made a request, as the authentication hook says. */
@@ -62,8 +64,40 @@ export interface MediaHandlerOptions {
    * @defaultValue `"private, max-age=31536000, immutable"`
    */
   cacheControl?: string;
-  /** Logs unexpected errors (500s). */
+  /** Logs unexpected errors (500s); client aborts and timeouts at debug. */
   logger?: RepositoryLogger;
+  /** How access tokens may be sent. */
+  auth?: MediaAuthOptions;
+  /**
+   * An upload body that sends nothing for this long is aborted: the stored bytes are
+   * discarded and the socket destroyed (time spent writing to the datastore does not count).
+   * @defaultValue 30_000
+   */
+  uploadIdleTimeoutMs?: number;
+  /**
+   * A response the client stops reading (bytes waiting for the socket without progress) for
+   * this long is destroyed, closing its datastore stream.
+   * @defaultValue 30_000
+   */
+  writeStallTimeoutMs?: number;
+  /**
+   * Uploads (`POST /upload`, `PUT /upload/…`) one user may have in flight; more are refused
+   * with `429 M_LIMIT_EXCEEDED` and `Retry-After`.
+   * @defaultValue 4
+   */
+  maxConcurrentUploadsPerUser?: number;
+}
+
+/** Options of {@link MediaHandlerOptions.auth}. */
+export interface MediaAuthOptions {
+  /**
+   * Accept `?access_token=` when there is no `Authorization` header. Each use is counted and
+   * logged at warn (at most once a minute). MSC4127 removes query-string tokens from the media
+   * endpoints, so the default will become `false` and the option will go away; `false` answers
+   * such requests `401 M_MISSING_TOKEN`.
+   * @defaultValue true
+   */
+  allowQueryToken?: boolean;
 }
 
 /**
@@ -79,6 +113,14 @@ export const DEFAULT_MEDIA_HANDLER_OPTIONS = Object.freeze({
   freezeLegacy: false,
   /** @defaultValue "private, max-age=31536000, immutable" */
   cacheControl: "private, max-age=31536000, immutable",
+  /** @defaultValue `{ allowQueryToken: true }` */
+  auth: Object.freeze({ allowQueryToken: true }),
+  /** @defaultValue 30_000 */
+  uploadIdleTimeoutMs: 30_000,
+  /** @defaultValue 30_000 */
+  writeStallTimeoutMs: 30_000,
+  /** @defaultValue 4 */
+  maxConcurrentUploadsPerUser: 4,
 });
 
 /**
@@ -109,6 +151,15 @@ export type MediaHandler = (
 ) => Promise<boolean>;
 
 /**
+ * What {@link createMediaHandler} returns: the handler, and its counters (client aborts,
+ * timeouts, refused uploads) for metrics.
+ */
+export type MediaHandlerWithStats = MediaHandler & {
+  /** A snapshot of the counters since the handler was created. */
+  stats(): MediaHandlerStats;
+};
+
+/**
  * The validated options with their defaults applied, shared by every route.
  * @internal
  */
@@ -123,6 +174,11 @@ export interface HandlerSettings {
   isFrozen(record: MediaRecord): boolean;
   /** False when nothing is frozen, so the legacy thumbnail route can skip a lookup. */
   freezes: boolean;
+  allowQueryToken: boolean;
+  uploadIdleTimeoutMs: number;
+  uploads: UploadSlots;
+  writeStalls: WriteStallWatch;
+  stats: HandlerStats;
 }
 
 function received(value: unknown): string {
@@ -158,6 +214,53 @@ function checkFreeze(freeze: unknown): boolean | { after: number } {
   );
 }
 
+// setTimeout fires at once for delays past 2^31 - 1 ms.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function checkPositiveInt(value: unknown, option: string, max: number): number {
+  if (Number.isInteger(value) && (value as number) >= 1 && (value as number) <= max) {
+    return value as number;
+  }
+  throw new ConfigError(
+    `createMediaHandler: expected options.${option} to be an integer 1–${max} but received ${received(value)}`,
+    { option },
+  );
+}
+
+function checkAuth(auth: unknown): boolean {
+  const allow =
+    typeof auth === "object" && auth !== null
+      ? ((auth as MediaAuthOptions).allowQueryToken ?? true)
+      : auth;
+  if (typeof allow === "boolean") return allow;
+  const option = typeof auth === "object" && auth !== null ? "auth.allowQueryToken" : "auth";
+  throw new ConfigError(
+    `createMediaHandler: expected options.${option} to be ${option === "auth" ? "an object" : "a boolean"} but received ${received(allow)}`,
+    { option },
+  );
+}
+
+function checkLimits(options: MediaHandlerOptions) {
+  const defaults = DEFAULT_MEDIA_HANDLER_OPTIONS;
+  return {
+    uploadIdleTimeoutMs: checkPositiveInt(
+      options.uploadIdleTimeoutMs ?? defaults.uploadIdleTimeoutMs,
+      "uploadIdleTimeoutMs",
+      MAX_TIMER_MS,
+    ),
+    writeStallTimeoutMs: checkPositiveInt(
+      options.writeStallTimeoutMs ?? defaults.writeStallTimeoutMs,
+      "writeStallTimeoutMs",
+      MAX_TIMER_MS,
+    ),
+    maxConcurrentUploadsPerUser: checkPositiveInt(
+      options.maxConcurrentUploadsPerUser ?? defaults.maxConcurrentUploadsPerUser,
+      "maxConcurrentUploadsPerUser",
+      Number.MAX_SAFE_INTEGER,
+    ),
+  };
+}
+
 /**
  * Validates the factory arguments of {@link createMediaHandler}.
  * @internal
@@ -189,8 +292,19 @@ export function resolveSettings(
       { option: "cacheControl" },
     );
   }
+  const allowQueryToken = checkAuth(options.auth ?? DEFAULT_MEDIA_HANDLER_OPTIONS.auth);
+  const limits = checkLimits(options);
+  const stats = new HandlerStats(options.logger);
   return {
     repo,
+    allowQueryToken,
+    uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs,
+    uploads: new UploadSlots(limits.maxConcurrentUploadsPerUser),
+    writeStalls: new WriteStallWatch(limits.writeStallTimeoutMs, (res) => {
+      stats.abort({ route: undefined, reason: "write-stall" });
+      res.destroy();
+    }),
+    stats,
     authenticate: options.authenticate,
     authenticateServer: options.authenticateServer,
     rateLimit: options.rateLimit,
