@@ -46,8 +46,8 @@ export const MAX_FILENAME_BYTES = 255;
 
 // Bidi embeddings/overrides (U+202A–U+202E) and isolates (U+2066–U+2069) make `txt.exe`
 // display as `exe.txt`; C0 (but tab) and C1 controls never belong in a header.
-// eslint-disable-next-line no-control-regex
 const UNSAFE_FILENAME_CHARS =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 /**

@@ -142,7 +142,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     server = http.createServer((req, res) => void callback(req, res));
   } else {
     const handle = createMediaHandler(repo, handlerOptions);
-    stats = handle.stats;
+    stats = () => handle.stats();
     server = http.createServer((req, res) => {
       handle(req, res).then(
         (handled) => {
