@@ -6,17 +6,16 @@ import type { IncomingMessage } from "node:http";
 import { MediaError } from "../errors.js";
 import type { MediaRepository } from "../repository/types.js";
 import { MediaRequest, type MediaRoute } from "./context.js";
-import {
-  resolveSettings,
-  type HandlerSettings,
-  type MediaHandler,
-  type MediaHandlerOptions,
-  type MediaHandlerWithStats,
-  type MediaUser,
+import type {
+  MediaHandler,
+  MediaHandlerOptions,
+  MediaHandlerWithStats,
+  MediaUser,
 } from "./options.js";
 import { accessTokenOf } from "./request.js";
 import { DEFAULT_RETRY_AFTER_MS, mediaHeaders, sendFailure } from "./response.js";
 import { MEDIA_ROUTES } from "./routes/index.js";
+import { resolveSettings, type HandlerSettings } from "./settings.js";
 import {
   compileRoutes,
   matchRoute,
