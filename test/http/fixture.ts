@@ -248,3 +248,16 @@ export async function upload(
   const mxc = res.json().content_uri as string;
   return { mxc, mediaId: mxc.split("/").pop()! };
 }
+
+/** Polls `check` until it holds; fails after a generous bound (a bound on behaviour, not a timing). */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  boundMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

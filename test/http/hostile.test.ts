@@ -6,17 +6,15 @@ import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import contentDispositionLib from "content-disposition";
 import { canonicalContentType, safeFilename } from "../../src/http/index.js";
-import { createFixture, request, SERVER_NAME, TOKENS, upload, type Fixture } from "./fixture.js";
-
-const BOUND_MS = 10_000;
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + BOUND_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${BOUND_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import {
+  createFixture,
+  request,
+  SERVER_NAME,
+  TOKENS,
+  upload,
+  type Fixture,
+  waitFor,
+} from "./fixture.js";
 
 function download(f: Fixture, mediaId: string, fileName = "") {
   return request(

@@ -28,7 +28,15 @@ import {
   type MediaRepositoryOptions,
 } from "../../src/repository/index.js";
 import { tempDir } from "../harness/tmp.js";
-import { createFixture, request, SERVER_NAME, TOKENS, upload, type Fixture } from "./fixture.js";
+import {
+  createFixture,
+  request,
+  SERVER_NAME,
+  TOKENS,
+  upload,
+  type Fixture,
+  waitFor,
+} from "./fixture.js";
 
 const BOUND_MS = 10_000;
 const authenticate: MediaHandlerOptions["authenticate"] = async (_req, { accessToken }) =>
@@ -37,14 +45,6 @@ const authenticate: MediaHandlerOptions["authenticate"] = async (_req, { accessT
     : accessToken === TOKENS.bob
       ? { userId: "@bob:test.local" }
       : undefined;
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + BOUND_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${BOUND_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 function openFdCount(): Promise<number> {
   return readdir("/proc/self/fd").then((fds) => fds.length);
