@@ -8,7 +8,12 @@ import { createMediaHandler } from "../http/handler.js";
 import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
-export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/options.js";
+export type {
+  MediaAuthOptions,
+  MediaHandlerOptions,
+  MediaUser,
+  RateLimitContext,
+} from "../http/options.js";
 
 /**
  * An Express middleware serving every Matrix media route; other requests fall through

@@ -8,7 +8,12 @@ import { createMediaHandler } from "../http/handler.js";
 import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
-export type { MediaHandlerOptions, MediaUser, RateLimitContext } from "../http/options.js";
+export type {
+  MediaAuthOptions,
+  MediaHandlerOptions,
+  MediaUser,
+  RateLimitContext,
+} from "../http/options.js";
 
 /**
  * A Koa middleware serving every Matrix media route on the raw `ctx.req`/`ctx.res`

@@ -1,7 +1,8 @@
 // What a route handler receives, and what a route is. A route family is one file under
 // routes/ exporting MediaRoute objects; routes/index.ts lists the families.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { HandlerSettings, MediaUser } from "./options.js";
+import type { MediaUser } from "./options.js";
+import type { HandlerSettings } from "./settings.js";
 import { disconnectSignal } from "./request.js";
 import type { MediaApi, RouteParams, RoutePath } from "./target.js";
 

@@ -6,16 +6,16 @@ import type { IncomingMessage } from "node:http";
 import { MediaError } from "../errors.js";
 import type { MediaRepository } from "../repository/types.js";
 import { MediaRequest, type MediaRoute } from "./context.js";
-import {
-  resolveSettings,
-  type HandlerSettings,
-  type MediaHandler,
-  type MediaHandlerOptions,
-  type MediaUser,
+import type {
+  MediaHandler,
+  MediaHandlerOptions,
+  MediaHandlerWithStats,
+  MediaUser,
 } from "./options.js";
 import { accessTokenOf } from "./request.js";
-import { mediaHeaders, sendFailure } from "./response.js";
+import { DEFAULT_RETRY_AFTER_MS, mediaHeaders, sendFailure } from "./response.js";
 import { MEDIA_ROUTES } from "./routes/index.js";
+import { resolveSettings, type HandlerSettings } from "./settings.js";
 import {
   compileRoutes,
   matchRoute,
@@ -54,7 +54,17 @@ async function authenticateCaller(
     }
     return { server };
   }
-  const token = accessTokenOf(req, parsed.query);
+  const credential = accessTokenOf(req, parsed.query);
+  if (credential?.source === "query") {
+    if (!settings.allowQueryToken) {
+      throw new MediaError(
+        "M_MISSING_TOKEN",
+        "Access tokens in the query string are not accepted; send Authorization: Bearer",
+      );
+    }
+    settings.stats.queryToken(route?.name);
+  }
+  const token = credential?.token;
   if (token === undefined) {
     if (route?.anonymousOn?.includes(parsed.api)) return {};
     throw new MediaError("M_MISSING_TOKEN", "Missing access token");
@@ -91,7 +101,8 @@ async function admit(
     });
     if (wait !== undefined) {
       throw new MediaError("M_LIMIT_EXCEEDED", "Too many requests", {
-        retryAfterMs: Math.max(0, wait),
+        // A hook bug (NaN, Infinity) must not become `Retry-After: NaN`.
+        retryAfterMs: Number.isFinite(wait) ? Math.max(0, wait) : DEFAULT_RETRY_AFTER_MS,
       });
     }
   }
@@ -136,14 +147,15 @@ async function admit(
 export function createMediaHandler(
   repo: MediaRepository,
   options: MediaHandlerOptions,
-): MediaHandler {
+): MediaHandlerWithStats {
   const settings = resolveSettings(repo, options);
   const apis = settings.authenticateServer ? ALL_APIS : CLIENT_APIS;
 
-  return async function handleMedia(req, res, target) {
+  const handleMedia: MediaHandler = async (req, res, target) => {
     const parsed = parseTarget(target?.url ?? req.url ?? "/", apis);
     if (!parsed) return false;
     const route = matchRoute(parsed, ROUTES);
+    settings.writeStalls.watch(res);
     try {
       if (req.method === "OPTIONS") {
         res.writeHead(204, mediaHeaders({ extra: { "Access-Control-Max-Age": "86400" } }));
@@ -167,8 +179,9 @@ export function createMediaHandler(
       await route.route.handle(request);
     } catch (error) {
       const context = { route: route?.route.name, allow: route?.route.methods };
-      sendFailure(req, res, error, context, settings.logger);
+      sendFailure(req, res, error, context, settings);
     }
     return true;
   };
+  return Object.assign(handleMedia, { stats: () => settings.stats.snapshot() });
 }

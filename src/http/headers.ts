@@ -1,4 +1,5 @@
 // Response headers that keep user content from becoming XSS, and byte-range parsing.
+import { canonicalContentType, OPAQUE_CONTENT_TYPE, safeFilename } from "./media-type.js";
 
 /**
  * Content types a browser may render inline (Matrix spec v1.12, "Serving inline content").
@@ -71,7 +72,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 });
 
 /**
- * The lower-case `type/subtype` of a content type, without parameters.
+ * The lower-case `type/subtype` of a content type, without parameters, read the way
+ * {@link canonicalContentType} reads it (a comma or a parse failure gives
+ * `application/octet-stream`).
  *
  * @example
  * ```ts
@@ -79,42 +82,35 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
  * ```
  */
 export function mimeEssence(contentType: string): string {
-  const semi = contentType.indexOf(";");
-  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  const canonical = canonicalContentType(contentType) ?? OPAQUE_CONTENT_TYPE;
+  const semi = canonical.indexOf(";");
+  return semi === -1 ? canonical : canonical.slice(0, semi);
 }
 
-// Header values must not carry control characters (header injection, response splitting).
-// eslint-disable-next-line no-control-regex
-const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-
 /**
- * The Content-Type to serve: as uploaded, `application/octet-stream` when missing or
- * unsafe, with `charset=utf-8` added to `text/*` types that name none.
+ * The Content-Type to serve: the canonical form of the stored type
+ * ({@link canonicalContentType}), `application/octet-stream` when missing, ambiguous (a comma)
+ * or unparseable, with `charset=utf-8` added to `text/*` types that name none.
  *
  * @example
  * ```ts
- * servedContentType("img/png");    // "img/png"
- * servedContentType("text/plain"); // "text/plain; charset=utf-8"
- * servedContentType(undefined);    // "application/octet-stream"
+ * servedContentType("img/png");              // "img/png"
+ * servedContentType("text/plain");           // "text/plain; charset=utf-8"
+ * servedContentType("image/png;,text/html"); // "application/octet-stream"
+ * servedContentType(undefined);              // "application/octet-stream"
  * ```
  */
 export function servedContentType(contentType: string | null | undefined): string {
-  if (
-    !contentType ||
-    UNSAFE_HEADER_CHARS.test(contentType) ||
-    !/^[\x20-\x7e]+$/.test(contentType)
-  ) {
-    return "application/octet-stream";
+  const canonical = canonicalContentType(contentType) ?? OPAQUE_CONTENT_TYPE;
+  if (canonical.startsWith("text/") && !/;\s*charset=/.test(canonical)) {
+    return `${canonical}; charset=utf-8`;
   }
-  const essence = mimeEssence(contentType);
-  if (essence.startsWith("text/") && !/;\s*charset\s*=/i.test(contentType)) {
-    return `${contentType}; charset=utf-8`;
-  }
-  return contentType;
+  return canonical;
 }
 
 /**
- * True when the spec allows serving this content type inline.
+ * True when the spec allows serving this content type inline, judged on its canonical form
+ * (`image/png;,text/html` is not inline).
  *
  * @example
  * ```ts
@@ -142,8 +138,8 @@ function encodeRfc5987(value: string): string {
 
 /**
  * A Content-Disposition value: `inline` or `attachment`, with the filename as a token,
- * a quoted string, or an RFC 5987 `filename*` when it is not printable ASCII. Control
- * characters never reach the header.
+ * a quoted string, or an RFC 5987 `filename*` when it is not printable ASCII. The name is
+ * {@link safeFilename}'s: no control characters or bidi overrides, at most 255 bytes of UTF-8.
  *
  * @example
  * ```ts
@@ -156,9 +152,8 @@ export function contentDisposition(
   type: "inline" | "attachment",
   filename: string | null | undefined,
 ): string {
-  if (!filename) return type;
-  const name = filename.replace(/[\r\n]/g, "");
-  if (name.length === 0) return type;
+  const name = safeFilename(filename);
+  if (name === undefined) return type;
   if (TOKEN.test(name)) return `${type}; filename=${name}`;
   if (PRINTABLE_ASCII.test(name)) {
     return `${type}; filename="${name.replace(/[\\"]/g, (c) => `\\${c}`)}"`;

@@ -7,8 +7,10 @@
 export { createMediaHandler } from "./handler.js";
 export {
   DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type MediaAuthOptions,
   type MediaHandler,
   type MediaHandlerOptions,
+  type MediaHandlerWithStats,
   type MediaRequestTarget,
   type MediaUser,
   type RateLimitContext,
@@ -23,6 +25,13 @@ export {
   servedContentType,
   type RangeResult,
 } from "./headers.js";
+export { canonicalContentType, safeFilename } from "./media-type.js";
+export {
+  applyServerTimeouts,
+  DEFAULT_SERVER_TIMEOUTS,
+  type ServerTimeouts,
+} from "./server-timeouts.js";
+export type { MediaAbortEvent, MediaHandlerStats } from "./stats.js";
 export type { MediaRouteName } from "./target.js";
 // The repository's types (and those they name), which the handler's signatures use.
 export type * from "../index.js";

@@ -1,9 +1,7 @@
-// What a homeserver configures on the media handler, and the one place those options are
-// checked (at construction: a bad option is a ConfigError, never a request-time failure).
+// What a homeserver configures on the media handler; settings.ts checks it at construction.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ConfigError } from "../errors.js";
-import type { MediaRecord } from "../metadata/types.js";
-import type { MediaRepository, RepositoryLogger } from "../repository/types.js";
+import type { RepositoryLogger } from "../repository/types.js";
+import type { MediaHandlerStats } from "./stats.js";
 import type { MediaRouteName } from "./target.js";
 
 /** Who made a request, as the authentication hook says. */
@@ -62,8 +60,40 @@ export interface MediaHandlerOptions {
    * @defaultValue `"private, max-age=31536000, immutable"`
    */
   cacheControl?: string;
-  /** Logs unexpected errors (500s). */
+  /** Logs unexpected errors (500s); client aborts and timeouts at debug. */
   logger?: RepositoryLogger;
+  /** How access tokens may be sent. */
+  auth?: MediaAuthOptions;
+  /**
+   * An upload body that sends nothing for this long is aborted: the stored bytes are
+   * discarded and the socket destroyed (time spent writing to the datastore does not count).
+   * @defaultValue 30_000
+   */
+  uploadIdleTimeoutMs?: number;
+  /**
+   * A response the client stops reading (bytes waiting for the socket without progress) for
+   * this long is destroyed, closing its datastore stream.
+   * @defaultValue 30_000
+   */
+  writeStallTimeoutMs?: number;
+  /**
+   * Uploads (`POST /upload`, `PUT /upload/…`) one user may have in flight; more are refused
+   * with `429 M_LIMIT_EXCEEDED` and `Retry-After`.
+   * @defaultValue 4
+   */
+  maxConcurrentUploadsPerUser?: number;
+}
+
+/** Options of {@link MediaHandlerOptions.auth}. */
+export interface MediaAuthOptions {
+  /**
+   * Accept `?access_token=` when there is no `Authorization` header. Each use is counted and
+   * logged at warn (at most once a minute). MSC4127 removes query-string tokens from the media
+   * endpoints, so the default will become `false` and the option will go away; `false` answers
+   * such requests `401 M_MISSING_TOKEN`.
+   * @defaultValue true
+   */
+  allowQueryToken?: boolean;
 }
 
 /**
@@ -79,6 +109,14 @@ export const DEFAULT_MEDIA_HANDLER_OPTIONS = Object.freeze({
   freezeLegacy: false,
   /** @defaultValue "private, max-age=31536000, immutable" */
   cacheControl: "private, max-age=31536000, immutable",
+  /** @defaultValue `{ allowQueryToken: true }` */
+  auth: Object.freeze({ allowQueryToken: true }),
+  /** @defaultValue 30_000 */
+  uploadIdleTimeoutMs: 30_000,
+  /** @defaultValue 30_000 */
+  writeStallTimeoutMs: 30_000,
+  /** @defaultValue 4 */
+  maxConcurrentUploadsPerUser: 4,
 });
 
 /**
@@ -109,95 +147,10 @@ export type MediaHandler = (
 ) => Promise<boolean>;
 
 /**
- * The validated options with their defaults applied, shared by every route.
- * @internal
+ * What {@link createMediaHandler} returns: the handler, and its counters (client aborts,
+ * timeouts, refused uploads) for metrics.
  */
-export interface HandlerSettings {
-  repo: MediaRepository;
-  authenticate: MediaHandlerOptions["authenticate"];
-  authenticateServer: MediaHandlerOptions["authenticateServer"];
-  rateLimit: MediaHandlerOptions["rateLimit"];
-  logger: RepositoryLogger | undefined;
-  cacheControl: string;
-  /** True when the unauthenticated legacy routes may not serve this record. */
-  isFrozen(record: MediaRecord): boolean;
-  /** False when nothing is frozen, so the legacy thumbnail route can skip a lookup. */
-  freezes: boolean;
-}
-
-function received(value: unknown): string {
-  if (typeof value === "function") return "a function";
-  if (typeof value === "string") return JSON.stringify(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
-function expectFunction(value: unknown, option: string, shape: string, optional: boolean): void {
-  if (typeof value === "function" || (optional && value === undefined)) return;
-  throw new ConfigError(
-    `createMediaHandler: expected options.${option} to be a function ${shape} but received ${received(value)}`,
-    { option },
-  );
-}
-
-function checkFreeze(freeze: unknown): boolean | { after: number } {
-  if (typeof freeze === "boolean") return freeze;
-  if (
-    typeof freeze === "object" &&
-    freeze !== null &&
-    Number.isFinite((freeze as { after?: unknown }).after)
-  ) {
-    return freeze as { after: number };
-  }
-  throw new ConfigError(
-    `createMediaHandler: expected options.freezeLegacy to be a boolean or { after: number } but received ${received(freeze)}`,
-    { option: "freezeLegacy" },
-  );
-}
-
-/**
- * Validates the factory arguments of {@link createMediaHandler}.
- * @internal
- */
-export function resolveSettings(
-  repo: MediaRepository,
-  options: MediaHandlerOptions,
-): HandlerSettings {
-  if (typeof repo?.lookup !== "function") {
-    throw new ConfigError(
-      `createMediaHandler: expected a media repository (createMediaRepository()) but received ${received(repo)}`,
-      { option: "repo" },
-    );
-  }
-  if (typeof options !== "object" || options === null) {
-    throw new ConfigError(
-      `createMediaHandler: expected options to be an object but received ${received(options)}`,
-      { option: "options" },
-    );
-  }
-  expectFunction(options.authenticate, "authenticate", "(req, { accessToken }) => user", false);
-  expectFunction(options.rateLimit, "rateLimit", "(context) => ms | undefined", true);
-  expectFunction(options.authenticateServer, "authenticateServer", "(req) => serverName", true);
-  const freeze = checkFreeze(options.freezeLegacy ?? DEFAULT_MEDIA_HANDLER_OPTIONS.freezeLegacy);
-  const cacheControl = options.cacheControl ?? DEFAULT_MEDIA_HANDLER_OPTIONS.cacheControl;
-  if (typeof cacheControl !== "string" || cacheControl === "" || /[\r\n]/.test(cacheControl)) {
-    throw new ConfigError(
-      `createMediaHandler: expected options.cacheControl to be a non-empty header value but received ${received(cacheControl)}`,
-      { option: "cacheControl" },
-    );
-  }
-  return {
-    repo,
-    authenticate: options.authenticate,
-    authenticateServer: options.authenticateServer,
-    rateLimit: options.rateLimit,
-    logger: options.logger,
-    cacheControl,
-    freezes: freeze !== false,
-    isFrozen: (record) =>
-      freeze === true || (typeof freeze === "object" && record.createdAt >= freeze.after),
-  };
-}
+export type MediaHandlerWithStats = MediaHandler & {
+  /** A snapshot of the counters since the handler was created. */
+  stats(): MediaHandlerStats;
+};

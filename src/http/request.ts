@@ -9,17 +9,22 @@ import type { RouteParams } from "./target.js";
 const DECIMAL = /^\d{1,15}$/;
 
 /**
- * The access token of a client request: `Authorization: Bearer`, else `?access_token=`.
- * A malformed `Authorization` header is no token at all (the query is not consulted).
+ * The access token of a client request and where it came from: `Authorization: Bearer`, else
+ * `?access_token=`. A malformed `Authorization` header is no token at all (the query is not
+ * consulted).
  * @internal
  */
-export function accessTokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
+export function accessTokenOf(
+  req: IncomingMessage,
+  query: URLSearchParams,
+): { token: string | undefined; source: "header" | "query" } | undefined {
   const header = req.headers.authorization;
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1] : undefined;
+    return { token: match?.[1], source: "header" };
   }
-  return query.get("access_token") ?? undefined;
+  const token = query.get("access_token");
+  return token === null ? undefined : { token, source: "query" };
 }
 
 /** @internal */

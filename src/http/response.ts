@@ -6,12 +6,14 @@ import { pipeline } from "node:stream/promises";
 import { MediaError } from "../errors.js";
 import type { MediaRecord } from "../metadata/types.js";
 import type { RepositoryLogger, ThumbnailBody } from "../repository/types.js";
+import { isClientAbort, resourceExhaustion } from "./guards.js";
 import {
   contentDisposition,
   isInlineType,
   SECURITY_HEADERS,
   servedContentType,
 } from "./headers.js";
+import type { HandlerStats } from "./stats.js";
 
 /**
  * What the headers say about a stored body: its served type, disposition and ETag.
@@ -32,15 +34,17 @@ const THUMBNAIL_EXTENSIONS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Media as uploaded: inline only for the spec's allowlist, named by the path's file name
- * when the client gave one.
+ * Media as uploaded (its canonical Content-Type): inline only for the spec's allowlist, named
+ * by the path's file name when the client gave one.
  * @internal
  */
 export function recordEntity(record: MediaRecord, fileName?: string): MediaEntity {
+  // Disposition is decided on the very value served, so the two can never disagree.
+  const contentType = servedContentType(record.contentType);
   return {
-    contentType: servedContentType(record.contentType),
+    contentType,
     disposition: contentDisposition(
-      isInlineType(record.contentType) ? "inline" : "attachment",
+      isInlineType(contentType) ? "inline" : "attachment",
       fileName ?? record.filename,
     ),
     etag: `"${record.sha256}"`,
@@ -178,6 +182,22 @@ export function sendJson(
 }
 
 /**
+ * What a `429` without a retry time of its own tells the client to wait.
+ * @internal
+ */
+export const DEFAULT_RETRY_AFTER_MS = 5_000;
+
+/** Every 429 carries a retry time (`Retry-After` and `retry_after_ms`), as the spec asks. */
+function withRetryTime(error: MediaError): MediaError {
+  if (error.status !== 429 || error.retryAfterMs !== undefined) return error;
+  return new MediaError(error.errcode, error.message, {
+    status: error.status,
+    retryAfterMs: DEFAULT_RETRY_AFTER_MS,
+    cause: error,
+  });
+}
+
+/**
  * Answers with a Matrix error, or closes the connection when a response was already started.
  * @internal
  */
@@ -190,15 +210,51 @@ export function sendError(
     res.destroy();
     return;
   }
-  if (error.retryAfterMs !== undefined) {
-    extra["Retry-After"] = String(Math.ceil(error.retryAfterMs / 1000));
+  const answered = withRetryTime(error);
+  if (answered.retryAfterMs !== undefined) {
+    extra["Retry-After"] = String(Math.ceil(answered.retryAfterMs / 1000));
   }
-  sendJson(res, error.status, error.toJSON(), extra);
+  sendJson(res, answered.status, answered.toJSON(), extra);
+}
+
+/** What {@link sendFailure} reports to. @internal */
+export interface FailureSink {
+  logger: RepositoryLogger | undefined;
+  stats: HandlerStats;
+}
+
+/** 5xx answers that are decisions, not failures: no error line. */
+const DELIBERATE_5XX: ReadonlySet<string> = new Set(["M_NOT_YET_UPLOADED", "M_LIMIT_EXCEEDED"]);
+
+/** The client's error for whatever a route threw, and whether it deserves an error line. */
+function classify(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+  route: string | undefined,
+  sink: FailureSink,
+): MediaError {
+  if (MediaError.is(error) && error.status < 500) return error;
+  const exhausted = resourceExhaustion(error);
+  if (exhausted) {
+    sink.stats.resourceExhausted(error, route);
+    return exhausted;
+  }
+  if (isClientAbort(req, res, error)) {
+    sink.stats.abort({ route, reason: "client" }, { error });
+  } else if (!MediaError.is(error) || !DELIBERATE_5XX.has(error.errcode)) {
+    sink.logger?.error("media request failed", { error, route });
+  }
+  return MediaError.is(error)
+    ? error
+    : new MediaError("M_UNKNOWN", "Internal server error", { cause: error });
 }
 
 /**
- * Turns whatever a route threw into the client's error response; anything that is not a
- * `MediaError`, and unexpected 5xx, is logged and answered `500 M_UNKNOWN`.
+ * Turns whatever a route threw into the client's error response. A client that went away is
+ * counted and logged at debug; running out of descriptors or memory is a retryable `503`;
+ * anything else that is not a `MediaError`, and unexpected 5xx, is logged and answered
+ * `500 M_UNKNOWN`.
  * @internal
  */
 export function sendFailure(
@@ -206,18 +262,9 @@ export function sendFailure(
   res: ServerResponse,
   error: unknown,
   context: { route: string | undefined; allow: readonly string[] | undefined },
-  logger: RepositoryLogger | undefined,
+  sink: FailureSink,
 ): void {
-  let mediaError: MediaError;
-  if (MediaError.is(error)) {
-    mediaError = error;
-    if (mediaError.status >= 500 && mediaError.errcode !== "M_NOT_YET_UPLOADED") {
-      logger?.error("media request failed", { error, route: context.route });
-    }
-  } else {
-    logger?.error("media request failed", { error, route: context.route });
-    mediaError = new MediaError("M_UNKNOWN", "Internal server error", { cause: error });
-  }
+  const mediaError = classify(req, res, error, context.route, sink);
   const extra: Record<string, string> = {};
   if (mediaError.status === 405 && context.allow) extra.Allow = context.allow.join(", ");
   // An unread request body would be parsed as the next request on a kept-alive connection.

@@ -3,7 +3,7 @@
 import { channel } from "node:diagnostics_channel";
 import type { MediaRecord, QuarantineTarget } from "../metadata/types.js";
 import { purgeCaches } from "./blobs.js";
-import { checkIds, type RepositoryContext } from "./context.js";
+import { checkIds, notFound, type RepositoryContext } from "./context.js";
 import { deleteBlobIfUnused } from "./ingest.js";
 
 const quarantineChannel = channel("matrix-media-kit:repository:quarantine");
@@ -65,13 +65,25 @@ export function startMaintenance(ctx: RepositoryContext): () => void {
   };
 }
 
-/** Quarantines (or releases) media; quarantining empties every cache tier of it and its thumbnails. @internal */
+/**
+ * Quarantines (or releases) media; quarantining empties every cache tier of it and its
+ * thumbnails. A single `mxc` that is not stored is `M_NOT_FOUND` (an admin typo must not look
+ * like success). @internal
+ */
 export async function quarantine(
   ctx: RepositoryContext,
   target: QuarantineTarget,
   value = true,
 ): Promise<{ affected: number }> {
+  if ("mxc" in target) checkIds(target.mxc.origin, target.mxc.mediaId);
   const result = await ctx.metadata.quarantine(target, value);
+  if (
+    "mxc" in target &&
+    result.affected.length === 0 &&
+    !(await ctx.metadata.getMedia(target.mxc.origin, target.mxc.mediaId))
+  ) {
+    throw notFound();
+  }
   if (value) {
     const shas = new Set<string>();
     for (const item of result.affected) {

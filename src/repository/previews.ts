@@ -1,4 +1,4 @@
-// URL previews: one metadata-backed cache row per (url, hour bucket, language), the og:image
+// URL previews: one metadata-backed cache row per (url, hour bucket, primary language), the og:image
 // stored as preview media so clients never fetch a remote image themselves.
 import { MediaError } from "../errors.js";
 import type { RepositoryContext } from "./context.js";
@@ -8,6 +8,22 @@ import type { PreviewImage, PreviewRequestOptions } from "./types.js";
 const HOUR_MS = 60 * 60 * 1000;
 
 type OpenGraph = Record<string, string | number>;
+
+function hourOf(ms: number): number {
+  return ms - (ms % HOUR_MS);
+}
+
+/**
+ * The cache key's language: the primary subtag of the first language listed, lower-cased
+ * (`"en-US,fr;q=0.8"` → `"en"`), or `""`. Keying on the raw header let every variant bypass
+ * the cache.
+ * @internal
+ */
+export function previewLanguage(acceptLanguage: string | undefined): string {
+  const first = acceptLanguage?.split(",", 1)[0]?.split(";", 1)[0]?.trim() ?? "";
+  const primary = first.split("-", 1)[0]!.toLowerCase();
+  return /^[a-z]{1,8}$/.test(primary) ? primary : "";
+}
 
 function checkPreviewUrl(url: string): void {
   let parsed: URL;
@@ -55,14 +71,19 @@ export async function preview(
   const { previews, metadata } = ctx;
   if (!previews) throw new MediaError("M_NOT_FOUND", "URL previews are not enabled");
   checkPreviewUrl(url);
-  const ts = opts.ts ?? ctx.now();
-  const bucket = ts - (ts % HOUR_MS);
-  const language = opts.language ?? "";
-  const cached = await metadata.getPreview(url, bucket, language);
-  if (cached && cached.expiresAt > ctx.now()) return JSON.parse(cached.json) as OpenGraph;
+  const now = ctx.now();
+  const bucket = hourOf(now);
+  const language = previewLanguage(opts.language);
+  // An older hour is served when it is cached; otherwise the page is fetched as it is now and
+  // stored under the current hour, so varying `ts` cannot force more than one fetch an hour.
+  const wanted = opts.ts === undefined ? bucket : Math.min(hourOf(opts.ts), bucket);
+  for (const candidate of wanted === bucket ? [bucket] : [wanted, bucket]) {
+    const cached = await metadata.getPreview(url, candidate, language);
+    if (cached && cached.expiresAt > now) return JSON.parse(cached.json) as OpenGraph;
+  }
   const result = await previews.preview(url, {
-    ts,
-    ...(opts.language ? { language: opts.language } : {}),
+    ts: now,
+    ...(language ? { language } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   const og: OpenGraph = { ...result.og };

@@ -255,8 +255,12 @@ export interface ThumbnailOptions extends LookupOptions {
  * options are {@link PreviewOptions}).
  */
 export interface PreviewRequestOptions {
-  /** Milliseconds since the epoch the preview is wanted for (rounded down to the hour). */
+  /**
+   * Milliseconds since the epoch the preview is wanted for, rounded down to the hour: a cached
+   * preview of that hour is served, else the page as it is now (cached under the current hour).
+   */
   ts?: number | undefined;
+  /** `Accept-Language`; only the primary subtag of the first language counts (`en-US,fr` → `en`). */
   language?: string | undefined;
   /** Owner of the stored `og:image`. */
   userId: string;
@@ -308,7 +312,10 @@ export interface MediaRepository {
   /** The `preview_url` JSON of a URL. */
   preview(url: string, options: PreviewRequestOptions): Promise<Record<string, string | number>>;
   config(): MediaConfig;
-  /** Quarantines (or with `value: false`, releases) media, emptying every cache tier. */
+  /**
+   * Quarantines (or with `value: false`, releases) media, emptying every cache tier. A single
+   * `mxc` target that is not stored is `M_NOT_FOUND`.
+   */
   quarantine(target: QuarantineTarget, value?: boolean): Promise<{ affected: number }>;
   /** Deletes media, its thumbnails and, when nothing else uses them, their blobs. */
   delete(origin: string, mediaId: string): Promise<boolean>;

@@ -307,7 +307,10 @@ describe("migrateDatastore and the migrate CLI", () => {
       2,
       "a refused datastore option is one line, not a stack trace",
     );
-    assert.match(badBucket.err(), /^invalid configuration: s3Datastore: expected options\.bucket .*"x"\n$/);
+    assert.match(
+      badBucket.err(),
+      /^invalid configuration: s3Datastore: expected options\.bucket .*"x"\n$/,
+    );
     assert.equal(await main(["frobnicate"], bad.io), 2);
 
     const line = formatProgress({

@@ -18,6 +18,7 @@ import type { MediaRepository, RepositoryLimits } from "../../src/repository/ind
 import {
   createMediaHandler,
   type MediaHandlerOptions,
+  type MediaHandlerStats,
   type MediaUser,
 } from "../../src/http/index.js";
 import { mediaRouter } from "../../src/adapters/express.js";
@@ -66,6 +67,8 @@ export interface Fixture {
   root: string;
   /** Every regular file under the datastore root (temp files included). */
   files(): Promise<string[]>;
+  /** The handler's counters (the node flavor only). */
+  stats(): MediaHandlerStats;
   close(): Promise<void>;
 }
 
@@ -118,6 +121,9 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
   };
   const flavor = options.flavor ?? "node";
   let server: http.Server;
+  let stats = (): MediaHandlerStats => {
+    throw new Error(`no handler stats with the ${flavor} flavor`);
+  };
   if (flavor === "express") {
     const app = express();
     app.use(mediaRouter(repo, handlerOptions));
@@ -136,6 +142,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     server = http.createServer((req, res) => void callback(req, res));
   } else {
     const handle = createMediaHandler(repo, handlerOptions);
+    stats = () => handle.stats();
     server = http.createServer((req, res) => {
       handle(req, res).then(
         (handled) => {
@@ -162,6 +169,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     metadataSpy,
     root,
     files: () => walk(root),
+    stats: () => stats(),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -239,4 +247,17 @@ export async function upload(
   if (res.status !== 200) throw new Error(`upload failed: ${res.status} ${res.body.toString()}`);
   const mxc = res.json().content_uri as string;
   return { mxc, mediaId: mxc.split("/").pop()! };
+}
+
+/** Polls `check` until it holds; fails after a generous bound (a bound on behaviour, not a timing). */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  boundMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }

@@ -1,29 +1,60 @@
 // POST …/upload, POST …/create and PUT …/upload/{serverName}/{mediaId} (legacy API only).
 // The body is streamed into the repository, which owns the size limit: a declared
-// Content-Length over it is refused before a byte is read.
+// Content-Length over it is refused before a byte is read. The handler bounds what one user
+// holds: `maxConcurrentUploadsPerUser` uploads, each failing once its body idles.
+import { MediaError } from "../../errors.js";
 import type { MediaRoute, MediaRequest } from "../context.js";
+import { idleBoundedBody } from "../guards.js";
+import { canonicalContentType, safeFilename } from "../media-type.js";
 import { declaredLength, mediaIdsOf } from "../request.js";
 import { sendJson } from "../response.js";
+
+/**
+ * What a user over `limits.maxPendingPerUser` is told to wait: a reservation frees when one of
+ * their uploads completes, which is usually soon.
+ */
+const PENDING_RETRY_MS = 30_000;
 
 function uploadOptions(request: MediaRequest) {
   const { req } = request;
   return {
-    contentType: req.headers["content-type"],
-    filename: request.query.get("filename") ?? undefined,
+    // Parsed once here: the stored type, the datastore's type and the served headers agree.
+    contentType: canonicalContentType(req.headers["content-type"]),
+    filename: safeFilename(request.query.get("filename")),
     uploader: request.requiredUser.userId,
     contentLength: declaredLength(req),
     signal: request.signal,
   };
 }
 
-/** The request body; reading stops early without destroying it, so an error still reaches the client. */
-function bodyOf(request: MediaRequest): AsyncIterable<Uint8Array> {
-  return request.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+/** Runs an upload in one of the user's upload slots, over a body that may not idle. */
+async function withUploadSlot<T>(
+  request: MediaRequest,
+  run: (body: AsyncIterable<Uint8Array>) => Promise<T>,
+): Promise<T> {
+  const { settings } = request;
+  let release: () => void;
+  try {
+    release = settings.uploads.acquire(request.requiredUser.userId);
+  } catch (error) {
+    settings.stats.uploadOverCap();
+    throw error;
+  }
+  try {
+    const body = idleBoundedBody(request.req, settings.uploadIdleTimeoutMs, () =>
+      settings.stats.abort({ route: "upload", reason: "upload-idle" }),
+    );
+    return await run(body);
+  } finally {
+    release();
+  }
 }
 
 async function upload(request: MediaRequest): Promise<void> {
   const options = uploadOptions(request);
-  const result = await request.settings.repo.upload(bodyOf(request), options);
+  const result = await withUploadSlot(request, (body) =>
+    request.settings.repo.upload(body, options),
+  );
   sendJson(request.res, 200, { content_uri: result.mxc });
 }
 
@@ -33,12 +64,23 @@ async function uploadPending(request: MediaRequest): Promise<void> {
   // Refuse before reading a byte: a second PUT is a 409 even with an empty body.
   await repo.checkPending(origin, mediaId, request.requiredUser.userId);
   const options = uploadOptions(request);
-  await repo.uploadPending(origin, mediaId, bodyOf(request), options);
+  await withUploadSlot(request, (body) => repo.uploadPending(origin, mediaId, body, options));
   sendJson(request.res, 200, {});
 }
 
 async function create(request: MediaRequest): Promise<void> {
-  const pending = await request.settings.repo.createPending(request.requiredUser.userId);
+  let pending;
+  try {
+    pending = await request.settings.repo.createPending(request.requiredUser.userId);
+  } catch (error) {
+    if (MediaError.is(error) && error.status === 429 && error.retryAfterMs === undefined) {
+      throw new MediaError(error.errcode, error.message, {
+        retryAfterMs: PENDING_RETRY_MS,
+        cause: error,
+      });
+    }
+    throw error;
+  }
   sendJson(request.res, 200, { content_uri: pending.mxc, unused_expires_at: pending.expiresAt });
 }
 

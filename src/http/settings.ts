@@ -1,0 +1,169 @@
+// The one place the handler's options are checked (at construction: a bad option is a
+// ConfigError, never a request-time failure), and the settings every route shares.
+import { ConfigError } from "../errors.js";
+import type { MediaRecord } from "../metadata/types.js";
+import type { MediaRepository, RepositoryLogger } from "../repository/types.js";
+import { UploadSlots, WriteStallWatch } from "./guards.js";
+import {
+  DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type MediaAuthOptions,
+  type MediaHandlerOptions,
+} from "./options.js";
+import { HandlerStats } from "./stats.js";
+
+/**
+ * The validated options with their defaults applied, shared by every route.
+ * @internal
+ */
+export interface HandlerSettings {
+  repo: MediaRepository;
+  authenticate: MediaHandlerOptions["authenticate"];
+  authenticateServer: MediaHandlerOptions["authenticateServer"];
+  rateLimit: MediaHandlerOptions["rateLimit"];
+  logger: RepositoryLogger | undefined;
+  cacheControl: string;
+  /** True when the unauthenticated legacy routes may not serve this record. */
+  isFrozen(record: MediaRecord): boolean;
+  /** False when nothing is frozen, so the legacy thumbnail route can skip a lookup. */
+  freezes: boolean;
+  allowQueryToken: boolean;
+  uploadIdleTimeoutMs: number;
+  uploads: UploadSlots;
+  writeStalls: WriteStallWatch;
+  stats: HandlerStats;
+}
+
+function received(value: unknown): string {
+  if (typeof value === "function") return "a function";
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function expectFunction(value: unknown, option: string, shape: string, optional: boolean): void {
+  if (typeof value === "function" || (optional && value === undefined)) return;
+  throw new ConfigError(
+    `createMediaHandler: expected options.${option} to be a function ${shape} but received ${received(value)}`,
+    { option },
+  );
+}
+
+function checkFreeze(freeze: unknown): boolean | { after: number } {
+  if (typeof freeze === "boolean") return freeze;
+  if (
+    typeof freeze === "object" &&
+    freeze !== null &&
+    Number.isFinite((freeze as { after?: unknown }).after)
+  ) {
+    return freeze as { after: number };
+  }
+  throw new ConfigError(
+    `createMediaHandler: expected options.freezeLegacy to be a boolean or { after: number } but received ${received(freeze)}`,
+    { option: "freezeLegacy" },
+  );
+}
+
+// setTimeout fires at once for delays past 2^31 - 1 ms.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function checkPositiveInt(value: unknown, option: string, max: number): number {
+  if (Number.isInteger(value) && (value as number) >= 1 && (value as number) <= max) {
+    return value as number;
+  }
+  throw new ConfigError(
+    `createMediaHandler: expected options.${option} to be an integer 1–${max} but received ${received(value)}`,
+    { option },
+  );
+}
+
+function checkAuth(auth: unknown): boolean {
+  const allow =
+    typeof auth === "object" && auth !== null
+      ? ((auth as MediaAuthOptions).allowQueryToken ?? true)
+      : auth;
+  if (typeof allow === "boolean") return allow;
+  const option = typeof auth === "object" && auth !== null ? "auth.allowQueryToken" : "auth";
+  throw new ConfigError(
+    `createMediaHandler: expected options.${option} to be ${option === "auth" ? "an object" : "a boolean"} but received ${received(allow)}`,
+    { option },
+  );
+}
+
+function checkLimits(options: MediaHandlerOptions) {
+  const defaults = DEFAULT_MEDIA_HANDLER_OPTIONS;
+  return {
+    uploadIdleTimeoutMs: checkPositiveInt(
+      options.uploadIdleTimeoutMs ?? defaults.uploadIdleTimeoutMs,
+      "uploadIdleTimeoutMs",
+      MAX_TIMER_MS,
+    ),
+    writeStallTimeoutMs: checkPositiveInt(
+      options.writeStallTimeoutMs ?? defaults.writeStallTimeoutMs,
+      "writeStallTimeoutMs",
+      MAX_TIMER_MS,
+    ),
+    maxConcurrentUploadsPerUser: checkPositiveInt(
+      options.maxConcurrentUploadsPerUser ?? defaults.maxConcurrentUploadsPerUser,
+      "maxConcurrentUploadsPerUser",
+      Number.MAX_SAFE_INTEGER,
+    ),
+  };
+}
+
+/**
+ * Validates the factory arguments of {@link createMediaHandler}.
+ * @internal
+ */
+export function resolveSettings(
+  repo: MediaRepository,
+  options: MediaHandlerOptions,
+): HandlerSettings {
+  if (typeof repo?.lookup !== "function") {
+    throw new ConfigError(
+      `createMediaHandler: expected a media repository (createMediaRepository()) but received ${received(repo)}`,
+      { option: "repo" },
+    );
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new ConfigError(
+      `createMediaHandler: expected options to be an object but received ${received(options)}`,
+      { option: "options" },
+    );
+  }
+  expectFunction(options.authenticate, "authenticate", "(req, { accessToken }) => user", false);
+  expectFunction(options.rateLimit, "rateLimit", "(context) => ms | undefined", true);
+  expectFunction(options.authenticateServer, "authenticateServer", "(req) => serverName", true);
+  const freeze = checkFreeze(options.freezeLegacy ?? DEFAULT_MEDIA_HANDLER_OPTIONS.freezeLegacy);
+  const cacheControl = options.cacheControl ?? DEFAULT_MEDIA_HANDLER_OPTIONS.cacheControl;
+  if (typeof cacheControl !== "string" || cacheControl === "" || /[\r\n]/.test(cacheControl)) {
+    throw new ConfigError(
+      `createMediaHandler: expected options.cacheControl to be a non-empty header value but received ${received(cacheControl)}`,
+      { option: "cacheControl" },
+    );
+  }
+  const allowQueryToken = checkAuth(options.auth ?? DEFAULT_MEDIA_HANDLER_OPTIONS.auth);
+  const limits = checkLimits(options);
+  const stats = new HandlerStats(options.logger);
+  return {
+    repo,
+    allowQueryToken,
+    uploadIdleTimeoutMs: limits.uploadIdleTimeoutMs,
+    uploads: new UploadSlots(limits.maxConcurrentUploadsPerUser),
+    writeStalls: new WriteStallWatch(limits.writeStallTimeoutMs, (res) => {
+      stats.abort({ route: undefined, reason: "write-stall" });
+      res.destroy();
+    }),
+    stats,
+    authenticate: options.authenticate,
+    authenticateServer: options.authenticateServer,
+    rateLimit: options.rateLimit,
+    logger: options.logger,
+    cacheControl,
+    freezes: freeze !== false,
+    isFrozen: (record) =>
+      freeze === true || (typeof freeze === "object" && record.createdAt >= freeze.after),
+  };
+}
