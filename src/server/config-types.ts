@@ -1,4 +1,5 @@
 // The validated configuration of the media server, as `resolveConfig` returns it.
+import type { HttpConfig } from "./config-http.js";
 import type { MediaKind } from "../index.js";
 
 /**
@@ -93,8 +94,8 @@ export interface MediaServerConfig {
   limits: { maxUploadBytes: number; maxPendingPerUser?: number };
   thumbnails: ThumbnailsConfig;
   previews: PreviewsConfig;
-  /** Refuse all media on the unauthenticated legacy download and thumbnail routes. */
-  freezeLegacy: boolean;
+  /** Timeouts, request bounds, rate limit, query tokens and the legacy freeze. */
+  http: HttpConfig;
 }
 
 /** The environment variables the configuration reads. */
@@ -107,3 +108,5 @@ export interface ConfigEnv {
   PORT?: string | undefined;
   [name: string]: string | undefined;
 }
+
+export type { HttpConfig } from "./config-http.js";

@@ -7,6 +7,7 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, MEDIA_KINDS, type MediaKind } from "../index.js";
 import { parseMachineId } from "../ids/index.js";
+import { resolveHttp } from "./config-http.js";
 import type {
   AuthConfig,
   CacheConfig,
@@ -142,7 +143,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     },
     thumbnails: resolveThumbnails(readObject(c.thumbnails, "thumbnails")),
     previews: resolvePreviews(readObject(c.previews, "previews")),
-    freezeLegacy: readBool(c.freezeLegacy, "freezeLegacy", false),
+    http: resolveHttp(c, listen, limits, readObject(c.auth, "auth")),
   };
 }
 

@@ -1,6 +1,7 @@
 // The HTTP server: `/healthz`, the media handler, and a Matrix 404 for everything else.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { applyServerTimeouts, type ServerTimeouts } from "../http/index.js";
 import type { ServerLogger } from "./logger.js";
 
 /** The media handler's shape: resolves to false when the request is not a media route. */
@@ -23,6 +24,7 @@ export interface ListeningServer {
 export async function listen(
   handler: MediaRequestHandler,
   address: { host: string; port: number },
+  timeouts: Partial<ServerTimeouts>,
   logger: ServerLogger,
 ): Promise<ListeningServer> {
   const server = http.createServer((req, res) => {
@@ -47,8 +49,8 @@ export async function listen(
       },
     );
   });
-  server.requestTimeout = 0; // large uploads: the repository bounds bytes, not time
-  server.headersTimeout = 30_000;
+  // Slow or idle clients must not hold sockets forever (a whole request, headers, keep-alive).
+  applyServerTimeouts(server, timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, resolve);

@@ -6,6 +6,7 @@ import { createServerAuth } from "./auth.js";
 import { createServerCache } from "./cache.js";
 import type { MediaServerConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
+import { handlerOptions } from "./handler.js";
 import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
 import { jsonLineLogger, type ServerLogger } from "./logger.js";
@@ -61,14 +62,10 @@ export async function startMediaServer(
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
     const { check, devToken } = createServerAuth(config.auth, config.serverName);
-    const handler = buildFromConfig("freezeLegacy", () =>
-      createMediaHandler(repository, {
-        authenticate: (_req, { accessToken }) => check(accessToken),
-        freezeLegacy: config.freezeLegacy,
-        logger,
-      }),
+    const handler = buildFromConfig("limits", () =>
+      createMediaHandler(repository, handlerOptions(config.http, check, logger)),
     );
-    const server = await listen(handler, config.listen, logger);
+    const server = await listen(handler, config.listen, config.http.server, logger);
     shutdown.push(() => server.close());
     logStartup(logger, config, {
       url: server.url,

@@ -289,3 +289,72 @@ describe("standalone server thumbnail limits from the config", () => {
     }
   });
 });
+
+describe("standalone server defaults against hostile clients", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let server: MediaServer;
+  before(async () => {
+    dir = await tempDir();
+    const config = resolveConfig(
+      {
+        serverName: "media.test",
+        listen: { port: 0, headersTimeoutMs: 20_000 },
+        datastores: [{ id: "local", type: "fs", kinds: ["local", "thumbnail"], root: "media" }],
+        auth: {
+          tokens: { [ALICE]: "@alice:media.test", [ADMIN]: "@admin:media.test" },
+          admins: ["@admin:media.test"],
+          allowQueryToken: false,
+        },
+        limits: { rateLimit: { ratePerSecond: 0.01, burst: 3 } },
+      },
+      {},
+      dir.path,
+    );
+    assert.equal(config.http.freezeLegacy, "startup", "frozen for new media by default");
+    assert.deepEqual(config.http.server, { headersTimeoutMs: 20_000 });
+    server = await startServer(config, quiet);
+  });
+  after(async () => {
+    await server?.close();
+    await dir?.cleanup();
+  });
+
+  it("freezes media uploaded after start on the unauthenticated legacy routes, refuses query tokens, and rate-limits with Retry-After", async () => {
+    const up = await req(server.url, "/_matrix/media/v3/upload", {
+      method: "POST",
+      token: ADMIN, // admins are not rate limited
+      body: "hello",
+      headers: { "content-type": "text/plain" },
+    });
+    assert.equal(up.status, 200, up.body.toString());
+    const path = String(up.json().content_uri).slice("mxc://".length);
+    const legacy = await req(server.url, `/_matrix/media/v3/download/${path}`);
+    assert.equal(legacy.status, 404);
+    assert.equal(legacy.json().errcode, "M_NOT_FOUND");
+    const query = await req(
+      server.url,
+      `/_matrix/client/v1/media/download/${path}?access_token=${ALICE}`,
+    );
+    assert.equal(query.status, 401);
+    // Alice's bucket holds 3 requests; the fourth waits about 100 s for a token.
+    const statuses: number[] = [];
+    let limited: Awaited<ReturnType<typeof req>> | undefined;
+    for (let i = 0; i < 4; i++) {
+      const res = await req(server.url, `/_matrix/client/v1/media/download/${path}`, {
+        token: ALICE,
+      });
+      statuses.push(res.status);
+      if (res.status === 429) limited = res;
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    assert.equal(limited?.json().errcode, "M_LIMIT_EXCEEDED");
+    assert.ok(Number(limited?.headers.get("retry-after")) > 0, "Retry-After in seconds");
+    assert.ok(Number(limited?.json().retry_after_ms) > 0);
+    for (let i = 0; i < 5; i++) {
+      const res = await req(server.url, `/_matrix/client/v1/media/download/${path}`, {
+        token: ADMIN,
+      });
+      assert.equal(res.status, 200, "admins are not rate limited");
+    }
+  });
+});
