@@ -25,6 +25,7 @@ export type {
   CacheConfig,
   ConfigEnv,
   DatastoreConfig,
+  HttpConfig,
   MediaServerConfig,
   PreviewsConfig,
   ThumbnailsConfig,
