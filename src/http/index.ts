@@ -37,6 +37,7 @@ export type { MediaRouteName } from "./target.js";
 export type * from "../index.js";
 export {
   DEFAULT_TOKEN_BUCKET_OPTIONS,
+  defaultRateLimitKey,
   tokenBucketRateLimit,
   type TokenBucketOptions,
 } from "./rate-limit.js";

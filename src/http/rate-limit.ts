@@ -37,7 +37,17 @@ interface Bucket {
   at: number;
 }
 
-function defaultKey(context: RateLimitContext): string | undefined {
+/**
+ * The default key of {@link tokenBucketRateLimit}: the user when authenticated, else the
+ * requesting server (federation), else the peer address.
+ *
+ * @example
+ * ```ts
+ * // Exempt admins, key everyone else as usual.
+ * tokenBucketRateLimit({ key: (c) => (c.user?.isAdmin ? undefined : defaultRateLimitKey(c)) });
+ * ```
+ */
+export function defaultRateLimitKey(context: RateLimitContext): string | undefined {
   if (context.user) return `user:${context.user.userId}`;
   if (context.server !== undefined) return `server:${context.server}`;
   return context.ip === undefined ? undefined : `ip:${context.ip}`;
@@ -80,7 +90,7 @@ export function tokenBucketRateLimit(
       option: "key",
     });
   }
-  const keyOf = options.key ?? defaultKey;
+  const keyOf = options.key ?? defaultRateLimitKey;
   const now = options.now ?? (() => performance.now());
   const buckets = new LRUCache<string, Bucket>({ max: maxKeys });
   return (context) => {

@@ -9,6 +9,7 @@ import type { PreviewCacheKey } from "./cache.js";
 import { resolveFetcherOptions } from "./fetcher-options.js";
 import type { FetcherSettings, PreviewFetcherOptions } from "./fetcher-options.js";
 import type { PreviewFetcher, PreviewOptions, PreviewResult } from "./preview-types.js";
+import { parsePreviewUrl } from "./url.js";
 
 /**
  * Diagnostics channel: one message per `preview()` call, `{ host, cached, durationMs, errcode? }`.
@@ -56,15 +57,7 @@ function previewKey(
   input: string,
   callOptions: PreviewOptions,
 ): { url: URL; key: PreviewCacheKey } {
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    throw new MediaError("M_INVALID_PARAM", "The url parameter is not a valid URL");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new MediaError("M_INVALID_PARAM", "Only http and https URLs can be previewed");
-  }
+  const url = parsePreviewUrl(input);
   url.hash = "";
   if (settings.blocklist.isBlocked(url)) {
     throw new MediaError("M_FORBIDDEN", "URL blocked by the preview blocklist");

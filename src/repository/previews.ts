@@ -4,6 +4,7 @@ import { MediaError } from "../errors.js";
 import type { RepositoryContext } from "./context.js";
 import { finishUpload, ingest } from "./ingest.js";
 import type { PreviewImage, PreviewRequestOptions } from "./types.js";
+import { parsePreviewUrl } from "../preview/url.js";
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -23,18 +24,6 @@ export function previewLanguage(acceptLanguage: string | undefined): string {
   const first = acceptLanguage?.split(",", 1)[0]?.split(";", 1)[0]?.trim() ?? "";
   const primary = first.split("-", 1)[0]!.toLowerCase();
   return /^[a-z]{1,8}$/.test(primary) ? primary : "";
-}
-
-function checkPreviewUrl(url: string): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new MediaError("M_INVALID_PARAM", "Expected an absolute http(s) URL");
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new MediaError("M_INVALID_PARAM", "Expected an absolute http(s) URL");
-  }
 }
 
 /** Stores the fetched og:image as preview media and points the preview at its `mxc://`. */
@@ -70,7 +59,7 @@ export async function preview(
 ): Promise<OpenGraph> {
   const { previews, metadata } = ctx;
   if (!previews) throw new MediaError("M_NOT_FOUND", "URL previews are not enabled");
-  checkPreviewUrl(url);
+  parsePreviewUrl(url);
   const now = ctx.now();
   const bucket = hourOf(now);
   const language = previewLanguage(opts.language);

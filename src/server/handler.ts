@@ -1,5 +1,9 @@
 // The media handler's options from the config: auth, request bounds, rate limit, freeze.
-import { tokenBucketRateLimit, type MediaHandlerOptions } from "../http/index.js";
+import {
+  defaultRateLimitKey,
+  tokenBucketRateLimit,
+  type MediaHandlerOptions,
+} from "../http/index.js";
 import type { HttpConfig } from "./config-http.js";
 import type { ServerAuth } from "./auth.js";
 import type { ServerLogger } from "./logger.js";
@@ -22,14 +26,7 @@ export function handlerOptions(
         ratePerSecond: rateLimit.ratePerSecond,
         burst: rateLimit.burst,
         // Admins (bulk tools, synapse-admin) are not throttled.
-        key: (context) =>
-          context.user?.isAdmin
-            ? undefined
-            : context.user
-              ? `user:${context.user.userId}`
-              : context.ip === undefined
-                ? undefined
-                : `ip:${context.ip}`,
+        key: (context) => (context.user?.isAdmin ? undefined : defaultRateLimitKey(context)),
       }),
     }),
     ...(http.uploadIdleTimeoutMs !== undefined && {

@@ -74,3 +74,20 @@ export async function startWebsite(png: Buffer) {
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/** Uploads through the media API and returns `server/mediaId` of the new `mxc://`. */
+export async function uploadMedia(
+  base: string,
+  token: string,
+  body: Buffer | string,
+  contentType?: string,
+): Promise<string> {
+  const up = await req(base, "/_matrix/media/v3/upload", {
+    method: "POST",
+    token,
+    body,
+    ...(contentType !== undefined && { headers: { "content-type": contentType } }),
+  });
+  if (up.status !== 200) throw new Error(`upload answered ${up.status}: ${up.body.toString()}`);
+  return String(up.json().content_uri).slice("mxc://".length);
+}

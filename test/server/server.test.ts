@@ -9,7 +9,16 @@ import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
 import type { MediaServer } from "../../src/server/index.js";
 import { tempDir } from "../harness/tmp.js";
-import { ADMIN, ALICE, quiet, req, resolveConfig, startServer, startWebsite } from "./helpers.js";
+import {
+  ADMIN,
+  ALICE,
+  quiet,
+  req,
+  resolveConfig,
+  startServer,
+  startWebsite,
+  uploadMedia,
+} from "./helpers.js";
 
 describe("standalone server on embedded defaults", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -98,13 +107,7 @@ describe("standalone server on embedded defaults", () => {
   });
 
   it("quarantine through the admin route: admins only, then 404 on download and thumbnail", async () => {
-    const up = await req(server.url, "/_matrix/media/v3/upload", {
-      method: "POST",
-      token: ALICE,
-      body: png,
-      headers: { "content-type": "image/png" },
-    });
-    const path = (up.json().content_uri as string).slice("mxc://".length);
+    const path = await uploadMedia(server.url, ALICE, png, "image/png");
     assert.equal(
       (
         await req(
@@ -263,14 +266,7 @@ describe("standalone server thumbnail limits from the config", () => {
         .toBuffer();
       assert.ok(big.length > 64 * 1024 && small.length < 64 * 1024);
       const thumb = async (png: Buffer) => {
-        const up = await req(server.url, "/_matrix/media/v3/upload", {
-          method: "POST",
-          token: ALICE,
-          body: png,
-          headers: { "content-type": "image/png" },
-        });
-        assert.equal(up.status, 200, up.body.toString());
-        const path = String(up.json().content_uri).slice("mxc://".length);
+        const path = await uploadMedia(server.url, ALICE, png, "image/png");
         return req(
           server.url,
           `/_matrix/client/v1/media/thumbnail/${path}?width=32&height=32&method=crop`,
@@ -320,14 +316,7 @@ describe("standalone server defaults against hostile clients", () => {
   });
 
   it("freezes media uploaded after start on the unauthenticated legacy routes, refuses query tokens, and rate-limits with Retry-After", async () => {
-    const up = await req(server.url, "/_matrix/media/v3/upload", {
-      method: "POST",
-      token: ADMIN, // admins are not rate limited
-      body: "hello",
-      headers: { "content-type": "text/plain" },
-    });
-    assert.equal(up.status, 200, up.body.toString());
-    const path = String(up.json().content_uri).slice("mxc://".length);
+    const path = await uploadMedia(server.url, ADMIN, "hello", "text/plain"); // admins: no rate limit
     const legacy = await req(server.url, `/_matrix/media/v3/download/${path}`);
     assert.equal(legacy.status, 404);
     assert.equal(legacy.json().errcode, "M_NOT_FOUND");
