@@ -1,13 +1,7 @@
 // One process's coordinator: locks and wake-ups in memory. The default when a deployment has a
 // single process, and the fallback the shared coordinators use while their backend is down.
 import type { CoordinationLock, Coordinator } from "./types.js";
-
-interface Held {
-  token: symbol;
-  generation: number;
-  controller: AbortController;
-  timer: NodeJS.Timeout;
-}
+import { checkName, checkTtl, createWaiters } from "./waiters.js";
 
 /** Options of {@link memoryCoordinator}. */
 export interface MemoryCoordinatorOptions {
@@ -17,8 +11,13 @@ export interface MemoryCoordinatorOptions {
 
 /**
  * A {@link Coordinator} for one process: `tryLock` refuses a name this process already holds,
- * `notify` wakes the waiters of this process only. Locks expire after their TTL unless
- * released (there is no renewal to miss: the holder is this process).
+ * `notify` wakes the waiters of this process only.
+ *
+ * A lock is held until `release()` or `close()`: its holder is this very process, alive by
+ * definition, so the TTL (checked, as every driver does) never runs out under it, exactly as
+ * a shared coordinator keeps renewing a live holder's lock. Generations come from one counter
+ * for all names, so they grow per name and no per-name state outlives a lock.
+ * Every lock has `local: true`.
  *
  * @example
  * ```ts
@@ -38,70 +37,38 @@ export interface MemoryCoordinatorOptions {
  * ```
  */
 export function memoryCoordinator(options: MemoryCoordinatorOptions = {}): Coordinator {
-  const locks = new Map<string, Held>();
-  const waiters = new Map<string, Set<() => void>>();
-  const generations = new Map<string, number>();
-
-  function drop(name: string, held: Held, reason?: Error): void {
-    if (locks.get(name) !== held) return;
-    locks.delete(name);
-    clearTimeout(held.timer);
-    if (reason) held.controller.abort(reason);
-  }
+  const locks = new Map<string, symbol>();
+  const waiters = createWaiters();
+  let generation = 0;
 
   return {
     kind: options.kind ?? "memory",
     async tryLock(name, ttlMs) {
+      checkName(name, "name");
+      checkTtl(ttlMs);
       if (locks.has(name)) return undefined;
-      const generation = (generations.get(name) ?? 0) + 1;
-      generations.set(name, generation);
-      const controller = new AbortController();
-      const held: Held = {
-        token: Symbol(name),
-        generation,
-        controller,
-        timer: setTimeout(() => drop(name, held, new Error(`Lock ${name} expired`)), ttlMs),
-      };
-      held.timer.unref();
-      locks.set(name, held);
+      const token = Symbol(name);
+      locks.set(name, token);
       const lock: CoordinationLock = {
         name,
-        generation,
-        signal: controller.signal,
-        release: async () => drop(name, held),
+        generation: ++generation,
+        // Never aborts: a holder in this process cannot lose the lock to another process.
+        signal: new AbortController().signal,
+        local: true,
+        release: async () => {
+          if (locks.get(name) === token) locks.delete(name);
+        },
       };
       return lock;
     },
-    wait(topic, timeoutMs, signal) {
-      return new Promise<void>((resolve, reject) => {
-        signal?.throwIfAborted();
-        const set = waiters.get(topic) ?? new Set();
-        waiters.set(topic, set);
-        const done = (): void => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-          set.delete(done);
-          if (set.size === 0 && waiters.get(topic) === set) waiters.delete(topic);
-        };
-        const wake = (): void => {
-          done();
-          resolve();
-        };
-        const onAbort = (): void => {
-          done();
-          reject(signal?.reason as Error);
-        };
-        const timer = setTimeout(wake, timeoutMs);
-        timer.unref();
-        signal?.addEventListener("abort", onAbort, { once: true });
-        set.add(wake);
-      });
-    },
+    wait: (topic, timeoutMs, signal) => waiters.wait(topic, timeoutMs, signal),
     async notify(topic) {
-      for (const wake of [...(waiters.get(topic) ?? [])]) wake();
+      checkName(topic, "topic");
+      waiters.wake(topic);
     },
     async close() {
-      for (const [name, held] of [...locks]) drop(name, held);
+      locks.clear();
+      waiters.wakeAll();
     },
   };
 }

@@ -9,6 +9,12 @@ export interface CoordinationLock {
   readonly generation: number;
   /** Aborts when the lock is lost (expired without renewal, taken over, backend gone for a whole TTL). */
   readonly signal: AbortSignal;
+  /**
+   * `true` when the lock exists only in this process: always for `memoryCoordinator`, and for
+   * a shared coordinator that failed open (its backend was unreachable). Another process may
+   * then hold the same name, and `generation` fences nothing across processes.
+   */
+  readonly local?: boolean;
   /** Stops renewing and frees the lock if it is still ours. Never throws. */
   release(): Promise<void>;
 }
