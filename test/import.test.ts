@@ -25,6 +25,7 @@ const CONTRACT: Record<string, string[]> = {
   "./datastore": ["fsDatastore", "s3Datastore", "routeByKind", "migrateDatastore"],
   "./metadata": ["memoryMetadataStore", "postgresMetadataStore"],
   "./cache": ["memoryCache", "redisRingCache", "tieredCache", "HashRing"],
+  "./coordination": ["memoryCoordinator", "redisCoordinator", "postgresCoordinator"],
   "./thumbnail": ["createThumbnailer", "DEFAULT_THUMBNAIL_SIZES"],
   "./preview": ["createPreviewFetcher", "createSafeFetch"],
   "./http": ["createMediaHandler"],

@@ -3,6 +3,11 @@
 
 /** @internal */
 export interface CoordinationBackend {
+  /**
+   * Loads the driver module (local work, no network): awaited before the first command, not
+   * counted against the command deadline, so a cold start does not fail open.
+   */
+  prepare(): Promise<void>;
   /** Takes `name` for `token` for `ttlMs`: its new generation, or undefined when held by another. */
   take(name: string, token: string, ttlMs: number): Promise<number | undefined>;
   /** Extends `name` by `ttlMs` if `token` still holds it: false when it does not. */

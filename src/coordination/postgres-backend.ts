@@ -130,6 +130,7 @@ export function postgresBackend(config: PostgresBackendConfig): CoordinationBack
   }
 
   return {
+    prepare: async () => void (await config.pool()),
     async take(name, token, ttlMs) {
       const result = await (await pool()).query({ text: sql.take, values: [name, token, ttlMs] });
       const row = result.rows[0] as { generation: string | number } | undefined;

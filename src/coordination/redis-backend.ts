@@ -53,7 +53,8 @@ export function redisBackend(config: RedisBackendConfig): CoordinationBackend {
       { source, client: undefined, subscriber: undefined },
     ]),
   );
-  const ring = new HashRing(shards.keys());
+  // Built from the list itself, so a repeated URL is refused rather than merged.
+  const ring = new HashRing(config.shards.map((source) => source.name));
   const channel = `${namespace}:wake`;
   const counterKey = `${namespace}:generation`;
   const lockKey = (name: string) => `${namespace}:lock:${name}`;
@@ -136,6 +137,7 @@ export function redisBackend(config: RedisBackendConfig): CoordinationBackend {
   }
 
   return {
+    prepare: async () => void (await loadIoredis()),
     async take(name, token, ttlMs) {
       const client = await clientOf(shardOf(name));
       const generation = await client.eval(TAKE, 2, lockKey(name), counterKey, token, ttlMs);

@@ -60,6 +60,13 @@ export function sharedCoordinator(
     },
   };
 
+  let prepared: Promise<void> | undefined;
+  const prepare = (): Promise<void> =>
+    (prepared ??= backend.prepare().catch((error: unknown) => {
+      prepared = undefined;
+      throw error;
+    }));
+
   const listen = (): Promise<void> =>
     (listening ??= backend
       .listen(
@@ -92,9 +99,11 @@ export function sharedCoordinator(
       const mine = await local.tryLock(name, ttlMs);
       if (mine === undefined) return undefined;
       const token = tokenPrefix + randomBytes(12).toString("hex");
-      const sentAt = options.now();
       let generation: number | undefined;
+      let sentAt = options.now();
       try {
+        await prepare();
+        sentAt = options.now();
         generation = await ctx.timed("take", backend.take(name, token, ttlMs));
       } catch (error) {
         return failOpen(name, token, error, mine);

@@ -14,7 +14,7 @@ function recorder() {
 
 describe("wake-up envelope", () => {
   it("round-trips a topic, unicode included", () => {
-    const topic = "remote:example.org/ä😀\"quote";
+    const topic = 'remote:example.org/ä😀"quote';
     const raw = encodeEnvelope(topic);
     assert.deepEqual(JSON.parse(raw), { v: 1, type: "wake", topic });
     assert.deepEqual(decodeEnvelope(raw), { v: 1, type: "wake", topic });
@@ -31,7 +31,16 @@ describe("wake-up envelope", () => {
 
   it("refuses garbage without throwing", () => {
     const r = recorder();
-    for (const raw of ["", "not json", "null", "[1]", "42", '{"v":1}', '{"v":1,"type":"wake","topic":""}', '{"v":1,"type":"x","topic":"t"}'])
+    for (const raw of [
+      "",
+      "not json",
+      "null",
+      "[1]",
+      "42",
+      '{"v":1}',
+      '{"v":1,"type":"wake","topic":""}',
+      '{"v":1,"type":"x","topic":"t"}',
+    ])
       assert.equal(decodeEnvelope(raw, r.logger), undefined, raw);
     assert.equal(r.warnings.length, 0, "garbage is not a version problem");
     assert.ok(r.debugs.length >= 8);

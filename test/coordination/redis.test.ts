@@ -1,7 +1,8 @@
 // The conformance suite against real redis-server processes: one server (a with an injected
 // client whose connection the "killed" holder loses, b built from a URL) and two shards.
 import { randomUUID } from "node:crypto";
-import { after, before, describe } from "node:test";
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { redisCoordinator } from "../../src/coordination/index.js";
 import { describeCoordinator } from "../../src/testing/index.js";
@@ -70,4 +71,25 @@ describe("redisCoordinator", () => {
       },
     },
   );
+});
+
+describe("redisCoordinator options", () => {
+  it("refuses bad options with the option's name", () => {
+    assert.throws(() => redisCoordinator({}), /exactly one of url, redis/);
+    assert.throws(
+      () => redisCoordinator({ url: "redis://a", shards: ["redis://b"] }),
+      /exactly one/,
+    );
+    assert.throws(() => redisCoordinator({ url: "http://x" }), /redis:\/\//);
+    assert.throws(() => redisCoordinator({ shards: [] }), /shards/);
+    assert.throws(() => redisCoordinator({ shards: ["redis://a:1", "redis://a:1"] }), /distinct/);
+    assert.throws(
+      () => redisCoordinator({ url: "redis://a", namespace: "has space" }),
+      /namespace/,
+    );
+    assert.throws(
+      () => redisCoordinator({ url: "redis://a", commandTimeoutMs: 1.5 }),
+      /commandTimeoutMs/,
+    );
+  });
 });
