@@ -1,7 +1,7 @@
 // The PostgreSQL side of postgresCoordinator: one table of locks whose expiry is on the
 // database server's clock (every process agrees on it, whatever their own clocks say), one
 // sequence for generations, and LISTEN/NOTIFY on a dedicated connection for wake-ups.
-import type { PgPoolLike, PgQueryResult } from "../metadata/postgres/client.js";
+import { inTransaction, type PgPoolLike, type PgQueryResult } from "../metadata/postgres/client.js";
 import type { CoordinationBackend } from "./backend.js";
 import type { CoordinationLogger } from "./options.js";
 
@@ -22,6 +22,8 @@ export interface PostgresBackendConfig {
   logger: CoordinationLogger | undefined;
 }
 
+/** Advisory lock key of the table creation ("mmkcoord" in ASCII, as a bigint). */
+const DDL_LOCK_KEY = "7885076597411115620";
 const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 const backoff = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
 const quote = (identifier: string) => `"${identifier}"`;
@@ -61,18 +63,18 @@ export function postgresBackend(config: PostgresBackendConfig): CoordinationBack
   let reconnect: NodeJS.Timeout | undefined;
   let closed = false;
 
-  /** The pool once the table exists; CREATE … IF NOT EXISTS can race another process: retry once. */
+  /**
+   * The pool once the table exists. Concurrent CREATE … IF NOT EXISTS can fail on a catalog
+   * unique index, so processes take turns under a transaction-scoped advisory lock.
+   */
   const pool = (): Promise<PgPoolLike> =>
     (ready ??= (async () => {
       const p = await config.pool();
-      for (let attempt = 0; ; attempt++) {
-        try {
-          for (const text of sql.create) await p.query({ text });
-          return p;
-        } catch (error) {
-          if (attempt > 0) throw error;
-        }
-      }
+      await inTransaction(p, async (client) => {
+        await client.query({ text: `SELECT pg_advisory_xact_lock(${DDL_LOCK_KEY})` });
+        for (const text of sql.create) await client.query({ text });
+      });
+      return p;
     })().catch((error: unknown) => {
       ready = undefined;
       throw error;

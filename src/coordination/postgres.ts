@@ -123,7 +123,7 @@ export function postgresCoordinator(options: PostgresCoordinatorOptions): Shared
           owned.on("error", (error) =>
             shared.logger?.debug?.("postgres coordinator pool error", { error }),
           );
-          return owned as unknown as PgPoolLike;
+          return owned;
         }));
   const backend = postgresBackend({
     pool,

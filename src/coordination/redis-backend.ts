@@ -44,6 +44,64 @@ export interface RedisBackendConfig {
 
 const backoff = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
 
+interface SubscribeEnv {
+  channel: string;
+  commandTimeoutMs: number;
+  closed: () => boolean;
+  target: (options: RedisOptions) => RedisOptions;
+  quiet: (what: string) => (error: Error) => void;
+}
+
+/** Subscribes one shard's connection to the wake-up channel (once; ioredis retries it). */
+async function subscribe(
+  env: SubscribeEnv,
+  shard: Shard,
+  onMessage: (payload: Buffer) => void,
+  onGap: () => void,
+): Promise<void> {
+  const { source } = shard;
+  if (shard.subscriber !== undefined) return; // already subscribing, retried by ioredis
+  // The SUBSCRIBE waits in the offline queue until connected, however long that takes.
+  const resilient = {
+    lazyConnect: true,
+    retryStrategy: backoff,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+  };
+  let subscriber: Redis;
+  if ("client" in source) {
+    subscriber = source.client.duplicate(resilient);
+  } else {
+    const { Redis: RedisClass } = await loadIoredis();
+    subscriber = new RedisClass({
+      ...env.target(source.options),
+      ...resilient,
+      connectionName: "mmk-coordination-sub",
+    });
+  }
+  if (env.closed() || shard.subscriber !== undefined) return;
+  shard.subscriber = subscriber;
+  subscriber.on("error", env.quiet("subscriber"));
+  let lost = false;
+  subscriber.on("close", () => (lost = true));
+  subscriber.on("ready", () => {
+    // ioredis subscribes again by itself; what was published meanwhile is gone.
+    if (lost && !env.closed()) onGap();
+    lost = false;
+  });
+  subscriber.on("messageBuffer", (_channel: Buffer, payload: Buffer) => onMessage(payload));
+  subscriber.connect().catch(() => undefined);
+  await withTimeout(
+    subscriber.subscribe(env.channel),
+    Math.max(env.commandTimeoutMs * 4, 1000),
+    "redis coordinator subscribe",
+  ).catch((error: unknown) => {
+    // Still queued and retried in the background; the next ready counts as a gap.
+    lost = true;
+    throw error;
+  });
+}
+
 /** @internal */
 export function redisBackend(config: RedisBackendConfig): CoordinationBackend {
   const { namespace, logger } = config;
@@ -88,53 +146,13 @@ export function redisBackend(config: RedisBackendConfig): CoordinationBackend {
       return client;
     })());
 
-  async function subscribe(
-    shard: Shard,
-    onMessage: (payload: Buffer) => void,
-    onGap: () => void,
-  ): Promise<void> {
-    const { source } = shard;
-    if (shard.subscriber !== undefined) return; // already subscribing, retried by ioredis
-    // The SUBSCRIBE waits in the offline queue until connected, however long that takes.
-    const resilient = {
-      lazyConnect: true,
-      retryStrategy: backoff,
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-    };
-    let subscriber: Redis;
-    if ("client" in source) {
-      subscriber = source.client.duplicate(resilient);
-    } else {
-      const { Redis: RedisClass } = await loadIoredis();
-      subscriber = new RedisClass({
-        ...target(source.options),
-        ...resilient,
-        connectionName: "mmk-coordination-sub",
-      });
-    }
-    if (closed || shard.subscriber !== undefined) return;
-    shard.subscriber = subscriber;
-    subscriber.on("error", quiet("subscriber"));
-    let lost = false;
-    subscriber.on("close", () => (lost = true));
-    subscriber.on("ready", () => {
-      // ioredis subscribes again by itself; what was published meanwhile is gone.
-      if (lost && !closed) onGap();
-      lost = false;
-    });
-    subscriber.on("messageBuffer", (_channel: Buffer, payload: Buffer) => onMessage(payload));
-    subscriber.connect().catch(() => undefined);
-    await withTimeout(
-      subscriber.subscribe(channel),
-      Math.max(config.commandTimeoutMs * 4, 1000),
-      "redis coordinator subscribe",
-    ).catch((error: unknown) => {
-      // Still queued and retried in the background; the next ready counts as a gap.
-      lost = true;
-      throw error;
-    });
-  }
+  const env: SubscribeEnv = {
+    channel,
+    commandTimeoutMs: config.commandTimeoutMs,
+    closed: () => closed,
+    target,
+    quiet,
+  };
 
   return {
     prepare: async () => void (await loadIoredis()),
@@ -157,10 +175,9 @@ export function redisBackend(config: RedisBackendConfig): CoordinationBackend {
     },
     async listen(onMessage, onGap) {
       const results = await Promise.allSettled(
-        [...shards.values()].map((shard) => subscribe(shard, onMessage, onGap)),
+        [...shards.values()].map((shard) => subscribe(env, shard, onMessage, onGap)),
       );
-      const failed = results.find((r) => r.status === "rejected");
-      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+      for (const result of results) if (result.status === "rejected") throw result.reason;
     },
     async close() {
       closed = true;

@@ -35,30 +35,10 @@ export function sharedCoordinator(
   const waiters = createWaiters();
   const held = new Set<HeldLock>();
   const tokenPrefix = `${os.hostname()} ${process.pid} `;
-  let outage = false;
   let listening: Promise<void> | undefined;
   let closed = false;
 
-  const ctx: LockContext = {
-    kind,
-    backend,
-    options,
-    timed: (what, promise) => withTimeout(promise, commandTimeoutMs, `${kind} ${what}`),
-    failing(op, error) {
-      if (outage || closed) return;
-      outage = true;
-      logger?.warn(
-        `${kind} coordinator unreachable: locks fall back to this process and wake-ups ` +
-          `to their deadlines until it is back`,
-        { op, error },
-      );
-    },
-    recovered() {
-      if (!outage) return;
-      outage = false;
-      logger?.info?.(`${kind} coordinator reachable again`);
-    },
-  };
+  const ctx = lockContext(kind, backend, options, () => closed);
 
   let prepared: Promise<void> | undefined;
   const prepare = (): Promise<void> =>
@@ -99,16 +79,16 @@ export function sharedCoordinator(
       const mine = await local.tryLock(name, ttlMs);
       if (mine === undefined) return undefined;
       const token = tokenPrefix + randomBytes(12).toString("hex");
-      let generation: number | undefined;
-      let sentAt = options.now();
+      let taken: { generation: number | undefined; sentAt: number };
       try {
         await prepare();
-        sentAt = options.now();
-        generation = await ctx.timed("take", backend.take(name, token, ttlMs));
+        const sentAt = options.now();
+        taken = { generation: await ctx.timed("take", backend.take(name, token, ttlMs)), sentAt };
       } catch (error) {
         return failOpen(name, token, error, mine);
       }
       ctx.recovered();
+      const { generation, sentAt } = taken;
       if (generation === undefined) {
         await mine.release();
         return undefined;
@@ -154,6 +134,37 @@ export function sharedCoordinator(
       if (listening !== undefined)
         await withTimeout(listening, commandTimeoutMs * 8, `${kind} close`).catch(() => undefined);
       await backend.close().catch((error: unknown) => logger?.debug?.("close failed", { error }));
+    },
+  };
+}
+
+/** The deadlines and the outage state shared by a coordinator and its locks. */
+function lockContext(
+  kind: string,
+  backend: CoordinationBackend,
+  options: CheckedSharedOptions,
+  isClosed: () => boolean,
+): LockContext {
+  const { logger, commandTimeoutMs } = options;
+  let outage = false;
+  return {
+    kind,
+    backend,
+    options,
+    timed: (what, promise) => withTimeout(promise, commandTimeoutMs, `${kind} ${what}`),
+    failing(op, error) {
+      if (outage || isClosed()) return;
+      outage = true;
+      logger?.warn(
+        `${kind} coordinator unreachable: locks fall back to this process and wake-ups ` +
+          `to their deadlines until it is back`,
+        { op, error },
+      );
+    },
+    recovered() {
+      if (!outage) return;
+      outage = false;
+      logger?.info?.(`${kind} coordinator reachable again`);
     },
   };
 }

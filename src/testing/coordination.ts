@@ -27,14 +27,14 @@ export interface CoordinatorFixture {
   /** Another coordinator on the same backend, as a second process (may be `a` itself for a one-process driver). */
   b: Coordinator;
   /** Closes both and anything else the factory made. */
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
   /**
    * Makes `a` behave like a process that died: it stops renewing and never releases (cut its
    * connection to the backend). Needed by "expiry after holder death".
    */
-  killA?(): Promise<void>;
+  killA?: () => Promise<void>;
   /** Puts a raw message on the wire `b` listens to. Needed by "unknown envelope ignored". */
-  publishRaw?(topic: string, payload: string): Promise<void>;
+  publishRaw?: (topic: string, payload: string) => Promise<void>;
 }
 
 /** Options of {@link describeCoordinator}. */

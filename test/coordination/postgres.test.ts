@@ -57,7 +57,7 @@ describe("postgresCoordinator setup and failure", () => {
 
   it("creates its table from several processes at once, in its own schema", async () => {
     const coordinators = Array.from({ length: 4 }, () =>
-      postgresCoordinator({ pool: db.pool, schema: "coord_race" }),
+      postgresCoordinator({ pool: db.pool, schema: "coord_race", commandTimeoutMs: 10_000 }),
     );
     try {
       const locks = await Promise.all(coordinators.map((c, i) => c.tryLock(`race-${i}`, 5_000)));
