@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { encodeEnvelope } from "../coordination/envelope.js";
 import type { CoordinationLock, Coordinator } from "../coordination/types.js";
+import { eventually } from "./eventually.js";
 
 /** The cases of {@link describeCoordinator}, by name (for `skip`). */
 export type CoordinatorCaseName =
@@ -53,17 +54,6 @@ interface Suite {
     fn: (f: CoordinatorFixture, id: (label: string) => string) => Promise<void>,
   ) => void;
   readonly ttlMs: number;
-}
-
-/** Calls `attempt` until it answers something, or fails after `ms`. */
-async function eventually<T>(what: string, ms: number, attempt: () => Promise<T | undefined>) {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) assert.fail(`${what} within ${ms} ms`);
-    await sleep(50);
-  }
 }
 
 function lockCases({ test, ttlMs }: Suite): void {

@@ -8,19 +8,10 @@ import { once } from "node:events";
 import path from "node:path";
 import { after, afterEach, beforeEach, describe, it } from "node:test";
 import { redisCoordinator, type SharedCoordinator } from "../../src/coordination/index.js";
+import { eventually } from "../../src/testing/eventually.js";
 import { startRedis, type RedisProcess } from "../harness/redis.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(what: string, ms: number, attempt: () => Promise<T | undefined>) {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) assert.fail(`${what} within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 describe("redisCoordinator under Redis failure", () => {
   let server: RedisProcess;
