@@ -22,7 +22,27 @@ function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-function encode(value: unknown, path: string, seen: Set<object>): string {
+/** Deeper structures are refused: they are hostile (or circular) and would overflow the stack. */
+const MAX_DEPTH = 256;
+const ABOVE_SURROGATES = /[\ud800-\uffff]/;
+
+class CanonicalJsonError extends TypeError {
+  constructor(
+    readonly reason: string,
+    readonly path: string[] = [],
+  ) {
+    super(reason);
+  }
+}
+
+function sortKeys(keys: string[]): string[] {
+  keys.sort();
+  // The default order is by UTF-16 unit; it differs from code point order only around surrogates.
+  for (const key of keys) if (ABOVE_SURROGATES.test(key)) return keys.sort(compareCodePoints);
+  return keys;
+}
+
+function encode(value: unknown, depth: number): string {
   switch (typeof value) {
     case "string":
       // JSON.stringify escapes exactly `"`, `\` and U+0000–U+001F (and lone surrogates).
@@ -31,39 +51,44 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
       return value ? "true" : "false";
     case "number":
       if (!Number.isInteger(value) || Math.abs(value) > MAX_SAFE) {
-        throw new TypeError(
-          `Canonical JSON allows only integers within ±(2^53 - 1), but ${path} is ${String(value)}`,
+        throw new CanonicalJsonError(
+          `is ${String(value)}: only integers within ±(2^53 - 1) are allowed`,
         );
       }
       return Object.is(value, -0) ? "0" : String(value);
     case "object":
       break;
     default:
-      throw new TypeError(`Canonical JSON cannot encode ${path}: it is ${typeof value}`);
+      throw new CanonicalJsonError(`is ${typeof value}`);
   }
   if (value === null) return "null";
-  if (seen.has(value)) throw new TypeError(`Canonical JSON cannot encode ${path}: it is circular`);
-  seen.add(value);
-  let out: string;
-  if (Array.isArray(value)) {
-    const parts: string[] = [];
-    for (let i = 0; i < value.length; i++) parts.push(encode(value[i], `${path}[${i}]`, seen));
-    out = `[${parts.join(",")}]`;
-  } else {
+  if (depth >= MAX_DEPTH)
+    throw new CanonicalJsonError(`nests deeper than ${MAX_DEPTH} (or is circular)`);
+  let at = "";
+  try {
+    if (Array.isArray(value)) {
+      let out = "[";
+      for (let i = 0; i < value.length; i++) {
+        at = String(i);
+        out += (i === 0 ? "" : ",") + encode(value[i], depth + 1);
+      }
+      return out + "]";
+    }
     const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) {
-      throw new TypeError(`Canonical JSON cannot encode ${path}: it is not a plain object`);
-    }
+    if (proto !== Object.prototype && proto !== null)
+      throw new CanonicalJsonError("is not a plain object");
     const record = value as Record<string, unknown>;
-    const keys = Object.keys(record).sort(compareCodePoints);
-    const parts: string[] = [];
-    for (const key of keys) {
-      parts.push(`${JSON.stringify(key)}:${encode(record[key], `${path}.${key}`, seen)}`);
+    let out = "{";
+    for (const key of sortKeys(Object.keys(record))) {
+      at = key;
+      out +=
+        (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + encode(record[key], depth + 1);
     }
-    out = `{${parts.join(",")}}`;
+    return out + "}";
+  } catch (err) {
+    if (err instanceof CanonicalJsonError && at !== "") err.path.unshift(at);
+    throw err;
   }
-  seen.delete(value);
-  return out;
 }
 
 /**
@@ -73,7 +98,8 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
  *
  * Throws a `TypeError` for what Canonical JSON cannot represent: non-integer numbers,
  * integers beyond ±(2^53 - 1), `NaN`/`Infinity`, `undefined`, functions, symbols, bigints,
- * class instances (`Date`, `Buffer`, …) and circular structures.
+ * class instances (`Date`, `Buffer`, …), and structures nested deeper than 256 levels
+ * (circular ones included).
  *
  * @example
  * ```ts
@@ -82,5 +108,11 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
  * ```
  */
 export function canonicalJson(value: unknown): string {
-  return encode(value, "value", new Set());
+  try {
+    return encode(value, 0);
+  } catch (err) {
+    if (!(err instanceof CanonicalJsonError)) throw err;
+    const where = err.path.map((p) => `[${JSON.stringify(p)}]`).join("");
+    throw new TypeError(`Canonical JSON cannot encode value${where}: it ${err.reason}`);
+  }
 }
