@@ -113,6 +113,8 @@ export function canonicalJson(value: unknown): string {
   } catch (err) {
     if (!(err instanceof CanonicalJsonError)) throw err;
     const where = err.path.map((p) => `[${JSON.stringify(p)}]`).join("");
-    throw new TypeError(`Canonical JSON cannot encode value${where}: it ${err.reason}`);
+    throw new TypeError(`Canonical JSON cannot encode value${where}: it ${err.reason}`, {
+      cause: err,
+    });
   }
 }

@@ -151,7 +151,7 @@ export function loopbackFetchJson(
             try {
               resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown);
             } catch (err) {
-              reject(err as Error);
+              reject(err instanceof Error ? err : new Error(String(err)));
             }
           });
           res.on("error", reject);

@@ -97,6 +97,9 @@ describe("createRequestVerifier over HTTPS", () => {
   ) =>
     new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
       const payload = options.content === undefined ? undefined : JSON.stringify(options.content);
+      const headers: Record<string, string | string[]> = {};
+      if (authorization !== undefined) headers.authorization = authorization;
+      if (payload !== undefined) headers["content-type"] = "application/json";
       const req = https.request(
         {
           host: "127.0.0.4",
@@ -105,10 +108,7 @@ describe("createRequestVerifier over HTTPS", () => {
           method: options.method ?? "GET",
           ca,
           agent: false,
-          headers: {
-            ...(authorization === undefined ? {} : { authorization }),
-            ...(payload === undefined ? {} : { "content-type": "application/json" }),
-          },
+          headers,
         },
         (res) => {
           const chunks: Buffer[] = [];
