@@ -1,8 +1,6 @@
 // Canonical JSON (Matrix spec appendix): keys sorted by Unicode code point, no insignificant
 // whitespace, non-ASCII written as UTF-8, integers only in the IEEE-754 exact range.
 
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-
 /**
  * Orders strings by Unicode code point. JavaScript's default sort compares UTF-16 code units,
  * which puts U+E000–U+FFFF after astral characters; the spec orders by code point.
@@ -26,15 +24,6 @@ function compareCodePoints(a: string, b: string): number {
 const MAX_DEPTH = 256;
 const ABOVE_SURROGATES = /[\ud800-\uffff]/;
 
-class CanonicalJsonError extends TypeError {
-  constructor(
-    readonly reason: string,
-    readonly path: string[] = [],
-  ) {
-    super(reason);
-  }
-}
-
 function sortKeys(keys: string[]): string[] {
   keys.sort();
   // The default order is by UTF-16 unit; it differs from code point order only around surrogates.
@@ -42,53 +31,82 @@ function sortKeys(keys: string[]): string[] {
   return keys;
 }
 
+/** Thrown by the fast encoder; the message is then worked out by {@link problemOf}. */
+const REFUSED = new Error("refused");
+
+const isPlainObject = (value: object) => {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+};
+
+// The hot path of every signature: no path bookkeeping, which only an error message needs.
 function encode(value: unknown, depth: number): string {
   switch (typeof value) {
     case "string":
       // JSON.stringify escapes exactly `"`, `\` and U+0000–U+001F (and lone surrogates).
       return JSON.stringify(value);
+    case "number":
+      if (!Number.isSafeInteger(value)) throw REFUSED;
+      return value === 0 ? "0" : String(value); // -0 is written 0
     case "boolean":
       return value ? "true" : "false";
-    case "number":
-      if (!Number.isInteger(value) || Math.abs(value) > MAX_SAFE) {
-        throw new CanonicalJsonError(
-          `is ${String(value)}: only integers within ±(2^53 - 1) are allowed`,
-        );
-      }
-      return Object.is(value, -0) ? "0" : String(value);
     case "object":
       break;
     default:
-      throw new CanonicalJsonError(`is ${typeof value}`);
+      throw REFUSED;
   }
   if (value === null) return "null";
-  if (depth >= MAX_DEPTH)
-    throw new CanonicalJsonError(`nests deeper than ${MAX_DEPTH} (or is circular)`);
-  let at = "";
-  try {
-    if (Array.isArray(value)) {
-      let out = "[";
-      for (let i = 0; i < value.length; i++) {
-        at = String(i);
-        out += (i === 0 ? "" : ",") + encode(value[i], depth + 1);
-      }
-      return out + "]";
+  if (depth >= MAX_DEPTH) throw REFUSED;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ",";
+      out += encode(value[i], depth + 1);
     }
-    const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null)
-      throw new CanonicalJsonError("is not a plain object");
-    const record = value as Record<string, unknown>;
-    let out = "{";
-    for (const key of sortKeys(Object.keys(record))) {
-      at = key;
-      out +=
-        (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + encode(record[key], depth + 1);
-    }
-    return out + "}";
-  } catch (err) {
-    if (err instanceof CanonicalJsonError && at !== "") err.path.unshift(at);
-    throw err;
+    return out + "]";
   }
+  if (!isPlainObject(value)) throw REFUSED;
+  const record = value as Record<string, unknown>;
+  const keys = sortKeys(Object.keys(record));
+  let out = "{";
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (i > 0) out += ",";
+    out += JSON.stringify(key) + ":" + encode(record[key], depth + 1);
+  }
+  return out + "}";
+}
+
+/** Where and why `value` cannot be encoded (the slow path, for the error message). */
+function problemOf(value: unknown, path: string, depth: number): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isSafeInteger(value)
+        ? undefined
+        : `${path} is ${String(value)}: only integers within ±(2^53 - 1) are allowed`;
+    case "object":
+      break;
+    default:
+      return `${path} is ${typeof value}`;
+  }
+  if (value === null) return undefined;
+  if (depth >= MAX_DEPTH) return `value: it nests deeper than ${MAX_DEPTH} levels (or is circular)`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = problemOf(value[i], `${path}[${i}]`, depth + 1);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  }
+  if (!isPlainObject(value)) return `${path} is not a plain object`;
+  for (const [key, item] of Object.entries(value)) {
+    const problem = problemOf(item, `${path}[${JSON.stringify(key)}]`, depth + 1);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
 }
 
 /**
@@ -111,10 +129,8 @@ export function canonicalJson(value: unknown): string {
   try {
     return encode(value, 0);
   } catch (err) {
-    if (!(err instanceof CanonicalJsonError)) throw err;
-    const where = err.path.map((p) => `[${JSON.stringify(p)}]`).join("");
-    throw new TypeError(`Canonical JSON cannot encode value${where}: it ${err.reason}`, {
-      cause: err,
-    });
+    if (err !== REFUSED) throw err;
+    const problem = problemOf(value, "value", 0) ?? "value cannot be encoded";
+    throw new TypeError(`Canonical JSON cannot encode ${problem}`, { cause: err });
   }
 }

@@ -51,14 +51,12 @@ export function signJson<T extends Record<string, unknown>>(
   key: SigningKey,
 ): T & { signatures: Signatures } {
   const signature = encodeBase64(sign(null, signedBytes(object), key.privateKey));
-  const existing = (object.signatures ?? {}) as Signatures;
-  return {
-    ...object,
-    signatures: {
-      ...existing,
-      [serverName]: { ...existing[serverName], [key.keyId]: signature },
-    },
-  };
+  const existing = object.signatures as Signatures | undefined;
+  const signatures: Signatures =
+    existing === undefined
+      ? { [serverName]: { [key.keyId]: signature } }
+      : { ...existing, [serverName]: { ...existing[serverName], [key.keyId]: signature } };
+  return { ...object, signatures };
 }
 
 /**

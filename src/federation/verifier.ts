@@ -112,7 +112,13 @@ export function createRequestVerifier(options: RequestVerifierOptions): RequestV
     for (const destination of destinations) {
       let bytes: Buffer;
       try {
-        const json = requestJson({ ...request, origin: auth.origin, destination });
+        const json = requestJson({
+          method: request.method,
+          uri: request.uri,
+          origin: auth.origin,
+          destination,
+          content: request.content,
+        });
         bytes = Buffer.from(canonicalJson(json), "utf8");
       } catch {
         return "the request body is not Canonical JSON";

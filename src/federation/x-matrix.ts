@@ -36,8 +36,13 @@ export interface FederationRequest {
 /** Longest Authorization value parsed, and most X-Matrix credentials accepted per request. */
 const MAX_HEADER_LENGTH = 16_384;
 const MAX_CREDENTIALS = 8;
-const TOKEN = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+/** RFC 9110 tchar, by char code. */
+const TOKEN = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN[c.charCodeAt(0)] = 1;
+}
 
+const UNQUOTED_END = /[\s,"]/;
 const quote = (value: string) => `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 
 /**
@@ -107,7 +112,7 @@ class Cursor {
   }
   token(): string {
     const start = this.pos;
-    while (!this.done && TOKEN.test(this.peek())) this.pos++;
+    while (this.pos < this.text.length && TOKEN[this.text.charCodeAt(this.pos)] === 1) this.pos++;
     return this.text.slice(start, this.pos);
   }
   /**
@@ -139,7 +144,7 @@ class Cursor {
       }
     }
     const start = this.pos;
-    while (!this.done && !/[\s,"]/.test(this.peek())) this.pos++;
+    while (this.pos < this.text.length && !UNQUOTED_END.test(this.text[this.pos]!)) this.pos++;
     if (this.pos === start) throw bad("X-Matrix: a parameter has an empty value");
     return this.text.slice(start, this.pos);
   }
