@@ -1,7 +1,11 @@
 // The spec's "unpadded Base64": standard alphabet, no `=`. Decoding is lenient (padding and
 // the URL-safe alphabet are accepted) as the spec asks, but never silently skips junk.
 
-const LENIENT = /^[A-Za-z0-9+/\-_]*={0,2}$/;
+/** Both alphabets, standard (`+/`) and URL-safe (`-_`), by char code. */
+const ALPHABET = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_") {
+  ALPHABET[c.charCodeAt(0)] = 1;
+}
 
 /**
  * Encodes bytes as unpadded standard Base64, the encoding of every key and signature in
@@ -13,10 +17,11 @@ const LENIENT = /^[A-Za-z0-9+/\-_]*={0,2}$/;
  * ```
  */
 export function encodeBase64(bytes: Uint8Array): string {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
-  let end = text.length;
-  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
-  return text.slice(0, end);
+  const buffer = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Unpadded, n bytes take ceil(4n / 3) characters: the rest is "=" padding.
+  return buffer.toString("base64").slice(0, Math.ceil((buffer.length * 4) / 3));
 }
 
 /**
@@ -32,10 +37,14 @@ export function encodeBase64(bytes: Uint8Array): string {
  * ```
  */
 export function decodeBase64(text: string): Buffer | undefined {
-  if (!LENIENT.test(text)) return undefined;
-  const body = text.replace(/=+$/, "");
-  if (body.length % 4 === 1) return undefined;
-  if (text.length !== body.length && text.length % 4 !== 0) return undefined;
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  const padding = text.length - end;
+  if (padding > 2 || (padding > 0 && text.length % 4 !== 0) || end % 4 === 1) return undefined;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || ALPHABET[c] !== 1) return undefined;
+  }
   // Node's base64 decoder reads both alphabets.
-  return Buffer.from(body, "base64");
+  return Buffer.from(padding === 0 ? text : text.slice(0, end), "base64");
 }

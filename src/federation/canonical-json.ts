@@ -22,13 +22,21 @@ function compareCodePoints(a: string, b: string): number {
 
 /** Deeper structures are refused: they are hostile (or circular) and would overflow the stack. */
 const MAX_DEPTH = 256;
-const ABOVE_SURROGATES = /[\ud800-\uffff]/;
 
 function sortKeys(keys: string[]): string[] {
-  keys.sort();
-  // The default order is by UTF-16 unit; it differs from code point order only around surrogates.
-  for (const key of keys) if (ABOVE_SURROGATES.test(key)) return keys.sort(compareCodePoints);
-  return keys;
+  // Objects are often built in order already: check before sorting, and look for characters
+  // at or above U+D800, the only ones where UTF-16 order and code point order differ.
+  let sorted = true;
+  let surrogateRange = false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (i > 0 && keys[i - 1]! >= key) sorted = false;
+    for (let j = 0; j < key.length && !surrogateRange; j++) {
+      if (key.charCodeAt(j) >= 0xd800) surrogateRange = true;
+    }
+  }
+  if (surrogateRange) return keys.sort(compareCodePoints);
+  return sorted ? keys : keys.sort();
 }
 
 /** Thrown by the fast encoder; the message is then worked out by {@link problemOf}. */

@@ -132,6 +132,13 @@ class Cursor {
   value(): string {
     if (this.peek() === '"') {
       this.pos++;
+      // Usually no escapes: the value is everything up to the next quote.
+      const close = this.text.indexOf('"', this.pos);
+      if (close !== -1 && !this.text.slice(this.pos, close).includes("\\")) {
+        const plain = this.text.slice(this.pos, close);
+        this.pos = close + 1;
+        return plain;
+      }
       let out = "";
       for (;;) {
         if (this.done) throw bad("X-Matrix: unterminated quoted value");
