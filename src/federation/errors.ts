@@ -1,5 +1,17 @@
 // The one error class of the federation authentication primitives: a stable `reason` callers
 // branch on. Request verification turns every one of them into `401 M_UNAUTHORIZED`.
+import { ConfigError } from "../errors.js";
+
+/** @internal An integer option at least `min`, or a ConfigError naming it. */
+export function integerOption(value: unknown, option: string, min: 0 | 1): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    const what = min === 0 ? "a non-negative integer" : "a positive integer";
+    throw new ConfigError(`Expected ${what} for ${option} but received ${String(value)}`, {
+      option,
+    });
+  }
+  return value;
+}
 
 /** Why a federation authentication step failed. */
 export type FederationErrorReason =

@@ -2,6 +2,7 @@
 // MediaCache (a Redis ring), so every process of a deployment fetches a key once.
 import { ConfigError } from "../errors.js";
 import type { MediaCache } from "../cache/types.js";
+import { integerOption } from "./errors.js";
 
 /** A verified public key of a remote server. */
 export interface StoredKey {
@@ -39,18 +40,6 @@ export function keyUsableUntil(key: StoredKey): number {
   return key.expiredTs === undefined ? key.validUntilTs : Math.min(key.expiredTs, key.validUntilTs);
 }
 
-function positiveInteger(value: unknown, option: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new ConfigError(
-      `Expected a positive integer for ${option} but received ${String(value)}`,
-      {
-        option,
-      },
-    );
-  }
-  return value;
-}
-
 /**
  * An in-process key store, an LRU bounded by the number of servers.
  *
@@ -60,8 +49,8 @@ function positiveInteger(value: unknown, option: string): number {
  * ```
  */
 export function memoryKeyStore(options: MemoryKeyStoreOptions): KeyStore {
-  const maxServers = positiveInteger(options?.maxServers, "maxServers");
-  const maxKeys = positiveInteger(options?.maxKeysPerServer ?? 16, "maxKeysPerServer");
+  const maxServers = integerOption(options?.maxServers, "maxServers", 1);
+  const maxKeys = integerOption(options?.maxKeysPerServer ?? 16, "maxKeysPerServer", 1);
   const servers = new Map<string, Map<string, StoredKey>>();
   return {
     async get(serverName, keyId) {

@@ -4,7 +4,7 @@
 import { ConfigError } from "../errors.js";
 import { createSingleFlight } from "../internal/single-flight.js";
 import type { RepositoryLogger } from "../repository/types.js";
-import { FederationError } from "./errors.js";
+import { FederationError, integerOption } from "./errors.js";
 import { checkSignedBy, verifyServerKeys } from "./key-response.js";
 import type { KeyStore, StoredKey } from "./key-store.js";
 
@@ -73,25 +73,17 @@ export const DEFAULT_KEY_FETCHER_OPTIONS = {
   maxKeys: 32,
 } as const;
 
-const SERVER_NAME = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
+/**
+ * @internal A loose server-name check (the characters of hostnames, IP literals and ports),
+ * so that garbage never becomes an outgoing request.
+ */
+export const SERVER_NAME = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
 const MAX_NOTARY_ENTRIES = 16;
 const MAX_NEGATIVE_ENTRIES = 10_000;
 
 /** @internal True when `key` may be used for something happening at `at`. */
 export function usableAt(key: StoredKey, at: number): boolean {
   return at <= key.validUntilTs && (key.expiredTs === undefined || at < key.expiredTs);
-}
-
-function nonNegativeInteger(value: unknown, option: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new ConfigError(
-      `Expected a non-negative integer for ${option} but received ${String(value)}`,
-      {
-        option,
-      },
-    );
-  }
-  return value;
 }
 
 function checkOptions(options: KeyFetcherOptions) {
@@ -125,16 +117,18 @@ function checkOptions(options: KeyFetcherOptions) {
   const d = DEFAULT_KEY_FETCHER_OPTIONS;
   return {
     notaries,
-    minimumValidityMs: nonNegativeInteger(
+    minimumValidityMs: integerOption(
       options.minimumValidityMs ?? d.minimumValidityMs,
       "minimumValidityMs",
+      0,
     ),
-    negativeCacheMs: nonNegativeInteger(
+    negativeCacheMs: integerOption(
       options.negativeCacheMs ?? d.negativeCacheMs,
       "negativeCacheMs",
+      0,
     ),
-    timeoutMs: nonNegativeInteger(options.timeoutMs ?? d.timeoutMs, "timeoutMs"),
-    maxKeys: nonNegativeInteger(options.maxKeys ?? d.maxKeys, "maxKeys"),
+    timeoutMs: integerOption(options.timeoutMs ?? d.timeoutMs, "timeoutMs", 1),
+    maxKeys: integerOption(options.maxKeys ?? d.maxKeys, "maxKeys", 1),
   };
 }
 

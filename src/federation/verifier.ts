@@ -5,7 +5,7 @@ import { ConfigError, MediaError } from "../errors.js";
 import { canonicalJson } from "./canonical-json.js";
 import { FederationError } from "./errors.js";
 import type { StoredKey } from "./key-store.js";
-import type { GetKeyOptions } from "./server-keys.js";
+import { SERVER_NAME, type GetKeyOptions } from "./server-keys.js";
 import { verifySignature } from "./signatures.js";
 import { parseAuthorizationHeaders, requestJson, type XMatrixAuth } from "./x-matrix.js";
 
@@ -50,7 +50,6 @@ export interface RequestVerifier {
   verify(request: IncomingFederationRequest): Promise<VerifiedOrigin>;
 }
 
-const SERVER_NAME = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
 const KEY_ID = /^ed25519:[A-Za-z0-9_]{1,128}$/;
 
 const unauthorized = (message: string, cause?: unknown) =>
