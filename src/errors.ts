@@ -19,6 +19,7 @@ export type MatrixErrcode =
   | "M_NOT_JSON"
   | "M_NOT_YET_UPLOADED"
   | "M_TOO_LARGE"
+  | "M_UNAUTHORIZED"
   | "M_UNKNOWN"
   | "M_UNKNOWN_TOKEN"
   | "M_UNRECOGNIZED"
@@ -37,6 +38,7 @@ const DEFAULT_STATUS: Record<string, number> = {
   M_NOT_JSON: 400,
   M_NOT_YET_UPLOADED: 504,
   M_TOO_LARGE: 413,
+  M_UNAUTHORIZED: 401,
   M_UNKNOWN: 500,
   M_UNKNOWN_TOKEN: 401,
   M_UNRECOGNIZED: 404,

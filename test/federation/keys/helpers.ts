@@ -1,0 +1,162 @@
+// Test helpers: a throwaway CA whose server certificate covers 127.0.0.2–127.0.0.5, HTTPS
+// key servers on those addresses, and a FetchJson that maps server names to them.
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { FetchJson } from "../../../src/federation/index.js";
+import { requireService } from "../../harness/require.js";
+
+export interface TestCertificates {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+}
+
+export async function createTestCertificates(): Promise<TestCertificates> {
+  requireService("openssl", "openssl");
+  const dir = await mkdtemp(path.join(os.tmpdir(), "mmk-fedkeys-tls-"));
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  try {
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=mmk test CA",
+      "-keyout",
+      file("ca.key"),
+      "-out",
+      file("ca.crt"),
+    );
+    openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=keys.test",
+      "-keyout",
+      file("server.key"),
+      "-out",
+      file("server.csr"),
+    );
+    await writeFile(
+      file("ext.cnf"),
+      "subjectAltName=IP:127.0.0.2,IP:127.0.0.3,IP:127.0.0.4,IP:127.0.0.5\n",
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      file("server.csr"),
+      "-CA",
+      file("ca.crt"),
+      "-CAkey",
+      file("ca.key"),
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      file("ext.cnf"),
+      "-out",
+      file("server.crt"),
+    );
+    return {
+      cert: await readFile(file("server.crt")),
+      key: await readFile(file("server.key")),
+      ca: await readFile(file("ca.crt")),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface KeyServer {
+  host: string;
+  port: number;
+  /** Requests received, by path. */
+  requests: string[];
+  /** What the server answers (replaceable between tests). */
+  respond: (path: string) => { status?: number; body: unknown };
+  close(): Promise<void>;
+}
+
+/** An HTTPS server on `host` answering JSON from `respond`. */
+export async function startKeyServer(
+  host: string,
+  certs: TestCertificates,
+  respond: KeyServer["respond"],
+): Promise<KeyServer> {
+  const state = { requests: [] as string[], respond };
+  const server = https.createServer({ cert: certs.cert, key: certs.key }, (req, res) => {
+    state.requests.push(req.url ?? "");
+    const answer = state.respond(req.url ?? "");
+    res.writeHead(answer.status ?? 200, { "content-type": "application/json" });
+    res.end(JSON.stringify(answer.body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    host,
+    port,
+    get requests() {
+      return state.requests;
+    },
+    set requests(value) {
+      state.requests = value;
+    },
+    get respond() {
+      return state.respond;
+    },
+    set respond(fn) {
+      state.respond = fn;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A FetchJson over HTTPS to loopback servers, by server name; refuses bodies over 64 KiB. */
+export function loopbackFetchJson(
+  ca: Buffer,
+  servers: Record<string, { host: string; port: number }>,
+): FetchJson {
+  return (destination, requestPath, { signal }) =>
+    new Promise((resolve, reject) => {
+      const target = servers[destination];
+      if (target === undefined) return reject(new Error(`unknown test server ${destination}`));
+      const req = https.get(
+        { host: target.host, port: target.port, path: requestPath, ca, signal, agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > 65_536) req.destroy(new Error("response too large"));
+            else chunks.push(chunk);
+          });
+          res.on("end", () => {
+            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+            try {
+              resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown);
+            } catch (err) {
+              reject(err instanceof Error ? err : new Error(String(err)));
+            }
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+    });
+}
