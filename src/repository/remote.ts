@@ -52,17 +52,21 @@ async function waitForRecord(
   ms: number,
 ): Promise<MediaRecord | undefined> {
   const stop = new AbortController();
+  // The coordinator's timers are unref'd; a lookup in progress keeps the process alive.
+  const alive = setTimeout(() => undefined, ms);
   // Subscribed before the check, so a notify between the check and the wait is not missed.
   const woken = state.options.coordinator
     .wait(remoteLockName(origin, mediaId), ms, stop.signal)
     .catch(() => undefined);
-  const record = await ctx.metadata.getMedia(origin, mediaId);
-  if (record) {
+  try {
+    const record = await ctx.metadata.getMedia(origin, mediaId);
+    if (record) return record;
+    await woken;
+    return await ctx.metadata.getMedia(origin, mediaId);
+  } finally {
     stop.abort();
-    return record;
+    clearTimeout(alive);
   }
-  await woken;
-  return ctx.metadata.getMedia(origin, mediaId);
 }
 
 /** Takes the lock and fetches, or waits for whoever holds it; retries the lock when it frees. */
