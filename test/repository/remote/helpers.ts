@@ -63,7 +63,11 @@ export function countingSource(handler: Handler): RemoteMediaSource & {
 }
 
 /** One buffer as a remote body, in chunks of `chunk` bytes. */
-export function bodyOf(bytes: Buffer, extra: Partial<RemoteMedia> = {}, chunk = 64 * 1024): RemoteMedia {
+export function bodyOf(
+  bytes: Buffer,
+  extra: Partial<RemoteMedia> = {},
+  chunk = 64 * 1024,
+): RemoteMedia {
   return {
     contentType: "application/octet-stream",
     contentLength: bytes.length,

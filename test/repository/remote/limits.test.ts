@@ -122,7 +122,7 @@ describe("remote media: limits", () => {
   });
 
   it("a timeout backs the origin off with 504", async () => {
-    let clock = 1_700_000_000_000;
+    const clock = 1_700_000_000_000;
     const source = countingSource(() => new Promise(() => undefined));
     const s = await setup({ source, timeoutMs: 200 }, { now: () => clock });
     await rejectsWith(s.repo.lookup(REMOTE, "slow"), "M_UNKNOWN", 504);
