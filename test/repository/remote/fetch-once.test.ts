@@ -13,7 +13,15 @@ import { memoryMetadataStore } from "../../../src/metadata/memory.js";
 import { createMediaRepository } from "../../../src/repository/index.js";
 import { remoteLockName } from "../../../src/repository/remote.js";
 import { tempDir } from "../../harness/tmp.js";
-import { bodyOf, countingSource, gate, REMOTE, rejectsWith, setup } from "./helpers.js";
+import {
+  bodyOf,
+  countingSource,
+  gate,
+  REMOTE,
+  rejectsWith,
+  repositoryOn,
+  setup,
+} from "./helpers.js";
 
 const BYTES = Buffer.from("remote bytes ".repeat(10_000));
 const SHA = createHash("sha256").update(BYTES).digest("hex");
@@ -76,17 +84,9 @@ describe("remote media: fetched once", () => {
       await held.promise;
       return bodyOf(BYTES);
     });
-    const make = (machineId: number) =>
-      createMediaRepository({
-        serverName: "example.org",
-        ids: createMediaIdGenerator({ machineId }),
-        datastore: fsDatastore({ root: path.join(dir.path, "media"), fsync: false }),
-        metadata,
-        limits: { touchIntervalMs: 0, sweepIntervalMs: 0 },
-        remote: { source, coordinator },
-      });
-    const a = make(1);
-    const b = make(2);
+    const root = path.join(dir.path, "media");
+    const a = repositoryOn(root, metadata, 1, { source, coordinator });
+    const b = repositoryOn(root, metadata, 2, { source, coordinator });
     try {
       const lookups = [
         ...Array.from({ length: 10 }, () => a.lookup(REMOTE, "shared")),
@@ -136,18 +136,11 @@ describe("remote media: fetched once", () => {
       })(),
     }));
     const good = countingSource(async () => bodyOf(BYTES));
-    const make = (machineId: number, source: typeof good) =>
-      createMediaRepository({
-        serverName: "example.org",
-        ids: createMediaIdGenerator({ machineId }),
-        datastore: fsDatastore({ root: path.join(dir.path, "media"), fsync: false }),
-        metadata,
-        limits: { touchIntervalMs: 0, sweepIntervalMs: 0 },
-        // memoryCoordinator does not renew: the lock is lost after lockTtlMs.
-        remote: { source, coordinator, lockTtlMs: 400, timeoutMs: 30_000 },
-      });
-    const a = make(1, stalled);
-    const b = make(2, good);
+    const root = path.join(dir.path, "media");
+    // memoryCoordinator does not renew: the lock is lost after lockTtlMs.
+    const remote = { coordinator, lockTtlMs: 400, timeoutMs: 30_000 };
+    const a = repositoryOn(root, metadata, 1, { ...remote, source: stalled });
+    const b = repositoryOn(root, metadata, 2, { ...remote, source: good });
     try {
       const first = a.lookup(REMOTE, "lost");
       while (stalled.calls === 0) await new Promise((r) => setTimeout(r, 10));

@@ -17,26 +17,16 @@ import {
   type RemoteMediaOptions,
   type RemoteMediaSource,
 } from "../../../src/repository/index.js";
-import type { Datastore } from "../../../src/datastore/types.js";
 import { tempDir } from "../../harness/tmp.js";
 
 export const REMOTE = "remote.example";
 
-/** Every file under `dir` (recursively), relative; missing dir → []. */
+/** Every file under `dir` (recursively), relative to it; a missing dir has none. */
 export async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(p)).map((f) => path.join(e.name, f)));
-    else out.push(e.name);
-  }
-  return out;
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
 }
 
 export type Handler = (
@@ -89,8 +79,26 @@ export interface Setup {
   repo: MediaRepository;
   root: string;
   metadata: MetadataStore;
-  datastore: Datastore;
   dir: string;
+}
+
+/** A repository over the fs datastore at `root` and `metadata`, without timers. */
+export function repositoryOn(
+  root: string,
+  metadata: MetadataStore,
+  machineId: number,
+  remote: RemoteMediaOptions | undefined,
+  extra: Partial<MediaRepositoryOptions> = {},
+): MediaRepository {
+  return createMediaRepository({
+    serverName: "example.org",
+    ids: createMediaIdGenerator({ machineId }),
+    datastore: fsDatastore({ root, fsync: false }),
+    metadata,
+    limits: { touchIntervalMs: 0, sweepIntervalMs: 0 },
+    ...(remote ? { remote } : {}),
+    ...extra,
+  });
 }
 
 /** A repository with `remote` over an fs datastore and the memory metadata store; closed after the test file. */
@@ -100,22 +108,13 @@ export async function setup(
 ): Promise<Setup> {
   const dir = await tempDir("mmk-remote-");
   const root = path.join(dir.path, "media");
-  const datastore = fsDatastore({ root, fsync: false });
   const metadata = memoryMetadataStore();
-  const repo = createMediaRepository({
-    serverName: "example.org",
-    ids: createMediaIdGenerator({ machineId: 5 }),
-    datastore,
-    metadata,
-    limits: { touchIntervalMs: 0, sweepIntervalMs: 0 },
-    ...(remote ? { remote } : {}),
-    ...extra,
-  });
+  const repo = repositoryOn(root, metadata, 5, remote, extra);
   after(async () => {
     await repo.close();
     await dir.cleanup();
   });
-  return { repo, root, metadata, datastore, dir: dir.path };
+  return { repo, root, metadata, dir: dir.path };
 }
 
 /** Asserts that `promise` rejects with a MediaError of this errcode and status. */

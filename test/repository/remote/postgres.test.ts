@@ -8,13 +8,11 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { fsDatastore } from "../../../src/datastore/index.js";
-import { createMediaIdGenerator } from "../../../src/ids/index.js";
 import { postgresMetadataStore } from "../../../src/metadata/postgres.js";
-import { createMediaRepository, type MediaRepository } from "../../../src/repository/index.js";
+import type { MediaRepository } from "../../../src/repository/index.js";
 import { createTestDatabase, type TestDatabase } from "../../harness/postgres.js";
 import { tempDir } from "../../harness/tmp.js";
-import { bodyOf, countingSource, files, REMOTE } from "./helpers.js";
+import { bodyOf, countingSource, files, REMOTE, repositoryOn } from "./helpers.js";
 
 const ROUNDS = 5;
 
@@ -45,16 +43,7 @@ describe("remote media: duplicate insert race on PostgreSQL", () => {
       postgresMetadataStore({ pool: secondPool }),
     ];
     await stores[0]!.migrate();
-    repos = stores.map((metadata, i) =>
-      createMediaRepository({
-        serverName: "example.org",
-        ids: createMediaIdGenerator({ machineId: 10 + i }),
-        datastore: fsDatastore({ root, fsync: false }),
-        metadata,
-        limits: { touchIntervalMs: 0, sweepIntervalMs: 0 },
-        remote: { source },
-      }),
-    );
+    repos = stores.map((metadata, i) => repositoryOn(root, metadata, 10 + i, { source }));
   });
   after(async () => {
     for (const repo of repos) await repo.close();
