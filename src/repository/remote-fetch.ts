@@ -68,6 +68,10 @@ function remoteFailure(cause: unknown, key: string): Failure {
 
 /** Sorts a failure of {@link fetchAndStore}; `reason` is the deadline's, when it fired. */
 function classify(error: unknown, reason: unknown, key: string, maxBytes: number): Failure {
+  // Waiting for a slot of the origin is our congestion, not the origin's failure.
+  if (MediaError.is(error) && error.errcode === "M_LIMIT_EXCEEDED") {
+    return { error, outcome: "busy" };
+  }
   if (MediaError.is(reason)) {
     // Our deadline (504) backs the origin off; a lost lock (502) is not the origin's fault.
     if (reason.status === 504) return { error: reason, outcome: "timeout", backoff: 504 };
@@ -77,8 +81,9 @@ function classify(error: unknown, reason: unknown, key: string, maxBytes: number
   if (MediaError.is(error)) {
     // ingest's own refusals: its M_TOO_LARGE is an upload's 413, a mismatch with the declared
     // length its 400; for remote media both are the remote's fault (502).
-    if (error.errcode === "M_TOO_LARGE")
+    if (error.errcode === "M_TOO_LARGE") {
       return { error: remoteTooLarge(maxBytes), outcome: "too_large" };
+    }
     if (error.errcode === "M_INVALID_PARAM") {
       const bad = new MediaError("M_UNKNOWN", `${key}: ${error.message}`, {
         status: 502,
@@ -86,7 +91,7 @@ function classify(error: unknown, reason: unknown, key: string, maxBytes: number
       });
       return { error: bad, outcome: "failed" };
     }
-    return { error, outcome: error.errcode === "M_LIMIT_EXCEEDED" ? "busy" : "error" };
+    return { error, outcome: "error" };
   }
   const local = new MediaError("M_UNKNOWN", `Could not store ${key}`, { cause: error });
   return { error: local, outcome: "error" };

@@ -18,17 +18,18 @@ type Numeric = Exclude<keyof RemoteMediaOptions, "source" | "coordinator" | "max
  * });
  * ```
  */
-export const DEFAULT_REMOTE_MEDIA_OPTIONS: Readonly<Required<Pick<RemoteMediaOptions, Numeric>>> =
-  Object.freeze({
-    timeoutMs: 20_000,
-    lockTtlMs: 30_000,
-    failureBackoffMs: 30_000,
-    maxFailureBackoffMs: 10 * 60 * 1000,
-    maxConcurrentPerOrigin: 8,
-    maxQueuedPerOrigin: 64,
-    notFoundTtlMs: 60_000,
-    maxRememberedEntries: 10_000,
-  });
+export const DEFAULT_REMOTE_MEDIA_OPTIONS: Readonly<
+  Required<Omit<RemoteMediaOptions, "source" | "coordinator" | "maxBytes">>
+> = Object.freeze({
+  timeoutMs: 20_000,
+  lockTtlMs: 30_000,
+  failureBackoffMs: 30_000,
+  maxFailureBackoffMs: 10 * 60 * 1000,
+  maxConcurrentPerOrigin: 8,
+  maxQueuedPerOrigin: 64,
+  notFoundTtlMs: 60_000,
+  maxRememberedEntries: 10_000,
+});
 
 /** Longest `timeoutMs` accepted: a client is not kept waiting longer for one fetch. */
 const MAX_TIMEOUT_MS = 60_000;

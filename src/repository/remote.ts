@@ -52,8 +52,9 @@ async function waitForRecord(
   ms: number,
 ): Promise<MediaRecord | undefined> {
   const stop = new AbortController();
-  // The coordinator's timers are unref'd; a lookup in progress keeps the process alive.
-  const alive = setTimeout(() => undefined, ms);
+  // The coordinator's timers are unref'd; a lookup in progress keeps the process alive (past
+  // the wait's own timer, and cleared once it is over).
+  const alive = setTimeout(() => undefined, ms + 1000);
   // Subscribed before the check, so a notify between the check and the wait is not missed.
   const woken = state.options.coordinator
     .wait(remoteLockName(origin, mediaId), ms, stop.signal)
