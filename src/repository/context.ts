@@ -7,6 +7,8 @@ import { isValidMediaId, isValidServerName } from "../ids/validate.js";
 import type { MetadataStore } from "../metadata/types.js";
 import type { MediaKind } from "../mxc.js";
 import { validateRepositoryOptions } from "./options.js";
+import { validateRemoteOptions } from "./remote-options.js";
+import { createRemoteState, type RemoteState } from "./remote-state.js";
 import { createThumbnailState, type ThumbnailState } from "./thumbnails.js";
 import type {
   MediaIdSource,
@@ -81,6 +83,8 @@ export interface RepositoryContext {
   /** Last-access times batched until the next flush, by `origin/mediaId`. */
   readonly touches: Map<string, MediaTouch>;
   readonly thumbnails: ThumbnailState;
+  /** Fetching media of other servers; absent when `options.remote` is not given. */
+  readonly remote: RemoteState | undefined;
 }
 
 type DatastoreOption = MediaRepositoryOptions["datastore"];
@@ -113,6 +117,7 @@ function datastoreResolver(option: DatastoreOption): DatastoreResolver {
 /** Validates the options and builds the shared state. @internal */
 export function createRepositoryContext(options: MediaRepositoryOptions): RepositoryContext {
   const { serverNames, limits } = validateRepositoryOptions(options);
+  const remote = validateRemoteOptions(options.remote, limits.maxUploadBytes);
   return {
     serverNames,
     localNames: new Set(serverNames),
@@ -131,6 +136,7 @@ export function createRepositoryContext(options: MediaRepositoryOptions): Reposi
     waiters: new Map(),
     touches: new Map(),
     thumbnails: createThumbnailState(limits),
+    remote: remote && createRemoteState(remote),
   };
 }
 

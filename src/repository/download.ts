@@ -6,9 +6,13 @@ import { loadCached } from "./blobs.js";
 import { checkIds, notFound, type RepositoryContext } from "./context.js";
 import { touch } from "./maintenance.js";
 import { waitForUpload } from "./pending.js";
+import { fetchRemote } from "./remote.js";
 import type { LookupOptions, MediaBody, ReadOptions } from "./types.js";
 
-/** The record of servable media, waiting for a pending upload. @internal */
+/**
+ * The record of servable media: stored, else a pending local upload waited for, else remote
+ * media fetched. @internal
+ */
 export async function lookup(
   ctx: RepositoryContext,
   origin: string,
@@ -18,7 +22,9 @@ export async function lookup(
   checkIds(origin, mediaId);
   const record =
     (await ctx.metadata.getMedia(origin, mediaId)) ??
-    (await waitForUpload(ctx, origin, mediaId, opts));
+    (ctx.localNames.has(origin)
+      ? await waitForUpload(ctx, origin, mediaId, opts)
+      : await fetchRemote(ctx, origin, mediaId, opts));
   if (record.quarantined) throw notFound();
   touch(ctx, record);
   return record;

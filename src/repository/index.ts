@@ -7,5 +7,6 @@
  */
 export { createMediaRepository } from "./repository.js";
 export { DEFAULT_REPOSITORY_LIMITS } from "./options.js";
+export { DEFAULT_REMOTE_MEDIA_OPTIONS } from "./remote-options.js";
 export { blobCacheKey } from "./blobs.js";
 export type * from "./types.js";

@@ -5,6 +5,7 @@ import type { MediaRecord, QuarantineTarget } from "../metadata/types.js";
 import { purgeCaches } from "./blobs.js";
 import { checkIds, notFound, type RepositoryContext } from "./context.js";
 import { deleteBlobIfUnused } from "./ingest.js";
+import { forgetRemote } from "./remote.js";
 
 const quarantineChannel = channel("matrix-media-kit:repository:quarantine");
 
@@ -108,6 +109,7 @@ export async function deleteMedia(
 ): Promise<boolean> {
   checkIds(origin, mediaId);
   const deleted = await ctx.metadata.deleteMedia(origin, mediaId);
+  forgetRemote(ctx, origin, mediaId);
   if (!deleted) return false;
   const { media, thumbnails } = deleted;
   await purgeCaches(ctx, [media.sha256, ...thumbnails.map((t) => t.sha256)]);

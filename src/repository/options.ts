@@ -27,7 +27,8 @@ export const DEFAULT_REPOSITORY_LIMITS: Readonly<RepositoryLimits> = Object.free
 
 const FACTORY = "createMediaRepository";
 
-function received(value: unknown): string {
+/** How a refused option value is described in a `ConfigError`. @internal */
+export function received(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return "a function";
   if (Array.isArray(value)) return "an array";
@@ -35,7 +36,8 @@ function received(value: unknown): string {
   return String(value);
 }
 
-function refuse(option: string, expected: string, value: unknown): ConfigError {
+/** The `ConfigError` of `options.<option>`. @internal */
+export function refuse(option: string, expected: string, value: unknown): ConfigError {
   return new ConfigError(
     `${FACTORY}: expected options.${option} to be ${expected} but received ${received(value)}`,
     { option },

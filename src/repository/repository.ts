@@ -25,6 +25,9 @@ import type { MediaRepository, MediaRepositoryOptions } from "./types.js";
  * - Downloads check metadata first (quarantined media is `M_NOT_FOUND` even if cached),
  *   then the cache (media up to `limits.maxCachedBytes`, filled on read), then the datastore.
  * - Last-access times are written in batches every `limits.touchIntervalMs`.
+ * - With `remote`, media of other servers that is not stored is fetched from
+ *   `remote.source` once for every process sharing `remote.coordinator`, stored as
+ *   `kind: "remote"` and thumbnailed locally (see `RemoteMediaOptions`).
  *
  * @example
  * ```ts
@@ -82,6 +85,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
       stopMaintenance();
       await ctx.background.idle();
       await flushTouches(ctx);
+      if (ctx.remote?.options.ownsCoordinator) await ctx.remote.options.coordinator.close();
     },
   };
 }

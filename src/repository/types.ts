@@ -10,6 +10,14 @@ import type {
   ThumbnailSize,
   ThumbnailSourceLoader,
 } from "../thumbnail/index.js";
+import type { RemoteMediaOptions } from "./remote-types.js";
+
+export type {
+  RemoteDownloadOptions,
+  RemoteMedia,
+  RemoteMediaOptions,
+  RemoteMediaSource,
+} from "./remote-types.js";
 
 // The primitives' own types, re-exported where the root entry exported the repository's
 // copies (type-only: the root entry still loads none of their dependencies).
@@ -179,6 +187,8 @@ export interface MediaRepositoryOptions {
   /** Without one, `preview_url` is `404 M_NOT_FOUND`. */
   previews?: PreviewFetcherLike;
   limits?: Partial<RepositoryLimits>;
+  /** Fetching media of other servers on a lookup miss; without it such media is `404 M_NOT_FOUND`. */
+  remote?: RemoteMediaOptions;
   logger?: RepositoryLogger;
   /** Clock in ms since the epoch. @defaultValue `Date.now` */
   now?: () => number;
@@ -208,6 +218,12 @@ export interface UploadResult {
 export interface LookupOptions {
   /** How long to wait for a pending upload (clamped to `limits.maxWaitMs`). */
   timeoutMs?: number | undefined;
+  /**
+   * `false` never fetches media of another server (HTTP `allow_remote=false`): what is not
+   * stored is `M_NOT_FOUND`.
+   * @defaultValue true
+   */
+  allowRemote?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
