@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { createFederationClient } from "../../../src/federation/client.js";
@@ -7,7 +8,16 @@ import type { FederationClient } from "../../../src/federation/client.js";
 import { createServerDiscovery } from "../../../src/federation/discovery.js";
 import { createSafeFetch } from "../../../src/preview/safe-fetch.js";
 import type { Handler, Peers } from "./helpers.js";
-import { PEER_RANGES, dials, lookup, multipart, socketsClosed, srvResolver, startPeers, totalConnections } from "./helpers.js";
+import {
+  PEER_RANGES,
+  dials,
+  lookup,
+  multipart,
+  socketsClosed,
+  srvResolver,
+  startPeers,
+  totalConnections,
+} from "./helpers.js";
 
 const B = "fedB0undary";
 const AUTH = 'X-Matrix origin="ours.test",key="ed25519:a",sig="s"';
@@ -37,11 +47,19 @@ describe("createFederationClient.downloadMedia", () => {
       route(req, res, ip);
     };
     discoveryFetch = createSafeFetch({ allowRanges: PEER_RANGES, lookup, tls: { ca: peers.ca } });
-    const srv = srvResolver({ "_matrix-fed._tcp.b.test": [{ name: "b.test", port: peers.port }], "_matrix-fed._tcp.legacy.test": [{ name: "legacy.test", port: peers.port }] });
+    const srv = srvResolver({
+      "_matrix-fed._tcp.b.test": [{ name: "b.test", port: peers.port }],
+      "_matrix-fed._tcp.legacy.test": [{ name: "legacy.test", port: peers.port }],
+    });
     client = createFederationClient({
       serverName: "ours.test",
-      authorize: ({ method, uri, destination }) => `${AUTH},m="${method}",u="${uri}",d="${destination}"`,
-      discovery: createServerDiscovery({ fetch: discoveryFetch, resolveSrv: srv.resolveSrv, wellKnownPort: peers.port }),
+      authorize: ({ method, uri, destination }) =>
+        `${AUTH},m="${method}",u="${uri}",d="${destination}"`,
+      discovery: createServerDiscovery({
+        fetch: discoveryFetch,
+        resolveSrv: srv.resolveSrv,
+        wellKnownPort: peers.port,
+      }),
       allowRanges: PEER_RANGES,
       lookup,
       tls: { ca: peers.ca },
@@ -63,15 +81,30 @@ describe("createFederationClient.downloadMedia", () => {
   });
 
   /** Serves the federation endpoint on b.test; the legacy and other paths give 404. */
-  const federation = (write: (res: import("node:http").ServerResponse) => void): Handler => (req, res) => {
-    if (req.url?.startsWith("/_matrix/federation/v1/media/download/")) return write(res);
-    if (req.url === "/.well-known/matrix/server") return void res.writeHead(404).end();
-    res.writeHead(404, { "content-type": "application/json" }).end('{"errcode":"M_UNRECOGNIZED"}');
-  };
+  const federation =
+    (write: (res: ServerResponse) => void): Handler =>
+    (req, res) => {
+      if (req.url?.startsWith("/_matrix/federation/v1/media/download/")) return write(res);
+      if (req.url === "/.well-known/matrix/server") return void res.writeHead(404).end();
+      res
+        .writeHead(404, { "content-type": "application/json" })
+        .end('{"errcode":"M_UNRECOGNIZED"}');
+    };
   const multipartType = { "content-type": `multipart/mixed; boundary=${B}`, connection: "close" };
 
   it("streams 1 MiB from the multipart body, signed, with the right Host", async () => {
-    route = federation((res) => res.writeHead(200, multipartType).end(multipart(B, "{}", 'Content-Type: image/png\r\nContent-Disposition: attachment; filename="cat.png"', media)));
+    route = federation((res) =>
+      res
+        .writeHead(200, multipartType)
+        .end(
+          multipart(
+            B,
+            "{}",
+            'Content-Type: image/png\r\nContent-Disposition: attachment; filename="cat.png"',
+            media,
+          ),
+        ),
+    );
     const got = await client.downloadMedia("b.test", "abc_DEF-1");
     assert.equal(got.via, "federation");
     assert.equal(got.contentType, "image/png");
@@ -80,13 +113,31 @@ describe("createFederationClient.downloadMedia", () => {
     const seen = peers.requests.at(-1)!;
     assert.equal(seen.path, "/_matrix/federation/v1/media/download/abc_DEF-1");
     assert.equal(seen.host, "b.test");
-    assert.equal(seen.authorization, `${AUTH},m="GET",u="/_matrix/federation/v1/media/download/abc_DEF-1",d="b.test"`);
+    assert.equal(
+      seen.authorization,
+      `${AUTH},m="GET",u="/_matrix/federation/v1/media/download/abc_DEF-1",d="b.test"`,
+    );
   });
 
   it("follows a Location part to another host without our Authorization", async () => {
     route = (req, res, ip) => {
-      if (ip === "127.0.0.5") return void res.writeHead(200, { "content-type": "image/jpeg", "content-length": String(media.length), connection: "close" }).end(media);
-      federation((r) => r.writeHead(200, multipartType).end(Buffer.from(`--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nLocation: https://media.test:${peers.port}/cdn/x\r\n\r\n\r\n--${B}--\r\n`)))(req, res, ip);
+      if (ip === "127.0.0.5")
+        return void res
+          .writeHead(200, {
+            "content-type": "image/jpeg",
+            "content-length": String(media.length),
+            connection: "close",
+          })
+          .end(media);
+      federation((r) =>
+        r
+          .writeHead(200, multipartType)
+          .end(
+            Buffer.from(
+              `--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nLocation: https://media.test:${peers.port}/cdn/x\r\n\r\n\r\n--${B}--\r\n`,
+            ),
+          ),
+      )(req, res, ip);
     };
     const got = await client.downloadMedia("b.test", "loc");
     assert.equal(got.via, "location");
@@ -95,15 +146,28 @@ describe("createFederationClient.downloadMedia", () => {
     const cdn = peers.requests.find((r) => r.ip === "127.0.0.5")!;
     assert.equal(cdn.path, "/cdn/x");
     assert.equal(cdn.authorization, undefined);
-    assert.ok(peers.requests.find((r) => r.ip === "127.0.0.2")!.authorization?.startsWith("X-Matrix"));
+    assert.ok(
+      peers.requests.find((r) => r.ip === "127.0.0.2")!.authorization?.startsWith("X-Matrix"),
+    );
   });
 
   const locationTo = (location: string) =>
-    federation((r) => r.writeHead(200, multipartType).end(`--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nLocation: ${location}\r\n\r\n\r\n--${B}--\r\n`));
+    federation((r) =>
+      r
+        .writeHead(200, multipartType)
+        .end(
+          `--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nLocation: ${location}\r\n\r\n\r\n--${B}--\r\n`,
+        ),
+    );
 
   it("refuses Locations to denied addresses, other schemes and with userinfo", async () => {
     const mark = dials.length;
-    for (const location of [`https://private.test:${peers.port}/x`, `https://127.0.0.7:${peers.port}/x`, "file:///etc/passwd", `https://user:pw@media.test:${peers.port}/x`]) {
+    for (const location of [
+      `https://private.test:${peers.port}/x`,
+      `https://127.0.0.7:${peers.port}/x`,
+      "file:///etc/passwd",
+      `https://user:pw@media.test:${peers.port}/x`,
+    ]) {
       route = locationTo(location);
       await assert.rejects(client.downloadMedia("b.test", "m"), { status: 502 }, location);
     }
@@ -113,26 +177,51 @@ describe("createFederationClient.downloadMedia", () => {
 
   it("a guard refusal keeps its reason on cause", async () => {
     route = locationTo(`https://private.test:${peers.port}/x`);
-    await assert.rejects(client.downloadMedia("b.test", "m"), (error: any) => error.status === 502 && error.cause?.reason === "address-denied");
+    await assert.rejects(
+      client.downloadMedia("b.test", "m"),
+      (error: any) => error.status === 502 && error.cause?.reason === "address-denied",
+    );
   });
 
   it("errors the stream on more bytes than declared and over the cap", async () => {
-    route = federation((res) => res.writeHead(200, multipartType).end(multipart(B, "{}", "Content-Type: text/plain\r\nContent-Length: 10", Buffer.alloc(20, 1))));
+    route = federation((res) =>
+      res
+        .writeHead(200, multipartType)
+        .end(
+          multipart(B, "{}", "Content-Type: text/plain\r\nContent-Length: 10", Buffer.alloc(20, 1)),
+        ),
+    );
     const more = await client.downloadMedia("b.test", "m");
-    await assert.rejects(sha256(more.stream), { status: 502, message: /more bytes than it declared/ });
+    await assert.rejects(sha256(more.stream), {
+      status: 502,
+      message: /more bytes than it declared/,
+    });
 
-    route = federation((res) => res.writeHead(200, multipartType).end(multipart(B, "{}", "Content-Type: text/plain", media)));
+    route = federation((res) =>
+      res.writeHead(200, multipartType).end(multipart(B, "{}", "Content-Type: text/plain", media)),
+    );
     const big = await client.downloadMedia("b.test", "m", { maxBytes: 1000 });
     await assert.rejects(sha256(big.stream), { status: 502, errcode: "M_TOO_LARGE" });
 
-    route = federation((res) => res.writeHead(200, multipartType).end(multipart(B, "{}", `Content-Type: text/plain\r\nContent-Length: ${media.length}`, media)));
-    await assert.rejects(client.downloadMedia("b.test", "m", { maxBytes: 1000 }), { status: 502, errcode: "M_TOO_LARGE" });
+    route = federation((res) =>
+      res
+        .writeHead(200, multipartType)
+        .end(
+          multipart(B, "{}", `Content-Type: text/plain\r\nContent-Length: ${media.length}`, media),
+        ),
+    );
+    await assert.rejects(client.downloadMedia("b.test", "m", { maxBytes: 1000 }), {
+      status: 502,
+      errcode: "M_TOO_LARGE",
+    });
   });
 
   it("cuts a trickling server at the deadline", async () => {
     route = federation((res) => {
       res.writeHead(200, multipartType);
-      res.write(`--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nContent-Type: text/plain\r\n\r\n`);
+      res.write(
+        `--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nContent-Type: text/plain\r\n\r\n`,
+      );
       const timer = setInterval(() => res.write("x"), 100);
       res.on("close", () => clearInterval(timer));
     });
@@ -141,23 +230,42 @@ describe("createFederationClient.downloadMedia", () => {
   });
 
   it("refuses a 200 that is not multipart/mixed", async () => {
-    route = federation((res) => res.writeHead(200, { "content-type": "text/html", connection: "close" }).end("<html>oops</html>"));
+    route = federation((res) =>
+      res
+        .writeHead(200, { "content-type": "text/html", connection: "close" })
+        .end("<html>oops</html>"),
+    );
     await assert.rejects(client.downloadMedia("b.test", "m"), { status: 502 });
-    route = federation((res) => res.writeHead(200, { connection: "close" }).end(multipart(B, "{}", "", media)));
+    route = federation((res) =>
+      res.writeHead(200, { connection: "close" }).end(multipart(B, "{}", "", media)),
+    );
     await assert.rejects(client.downloadMedia("b.test", "m"), { status: 502 });
   });
 
   it("maps a remote M_NOT_FOUND to 404 and other errors to 502", async () => {
-    route = federation((res) => res.writeHead(404, { "content-type": "application/json" }).end('{"errcode":"M_NOT_FOUND"}'));
-    await assert.rejects(client.downloadMedia("b.test", "m"), { status: 404, errcode: "M_NOT_FOUND" });
+    route = federation((res) =>
+      res.writeHead(404, { "content-type": "application/json" }).end('{"errcode":"M_NOT_FOUND"}'),
+    );
+    await assert.rejects(client.downloadMedia("b.test", "m"), {
+      status: 404,
+      errcode: "M_NOT_FOUND",
+    });
     route = federation((res) => res.writeHead(500).end("boom"));
     await assert.rejects(client.downloadMedia("b.test", "m"), { status: 502 });
   });
 
   it("refuses an invalid server name or media ID before any connection", async () => {
     const before = totalConnections(peers);
-    for (const [origin, id] of [["b.test/x", "m"], ["b.test", "../etc"], ["", "m"], ["b.test", ""]] as const) {
-      await assert.rejects(client.downloadMedia(origin, id), { status: 400, errcode: "M_INVALID_PARAM" });
+    for (const [origin, id] of [
+      ["b.test/x", "m"],
+      ["b.test", "../etc"],
+      ["", "m"],
+      ["b.test", ""],
+    ] as const) {
+      await assert.rejects(client.downloadMedia(origin, id), {
+        status: 400,
+        errcode: "M_INVALID_PARAM",
+      });
     }
     assert.equal(totalConnections(peers), before);
   });
@@ -165,9 +273,17 @@ describe("createFederationClient.downloadMedia", () => {
   it("falls back to the legacy endpoint only when asked and only for M_UNRECOGNIZED", async () => {
     route = (req, res) => {
       if (req.url === "/_matrix/media/v3/download/legacy.test/old?allow_remote=false") {
-        return void res.writeHead(200, { "content-type": "text/plain", "content-disposition": "inline; filename*=UTF-8''%E2%98%95.txt", connection: "close" }).end("legacy bytes");
+        return void res
+          .writeHead(200, {
+            "content-type": "text/plain",
+            "content-disposition": "inline; filename*=UTF-8''%E2%98%95.txt",
+            connection: "close",
+          })
+          .end("legacy bytes");
       }
-      res.writeHead(404, { "content-type": "application/json" }).end('{"errcode":"M_UNRECOGNIZED"}');
+      res
+        .writeHead(404, { "content-type": "application/json" })
+        .end('{"errcode":"M_UNRECOGNIZED"}');
     };
     await assert.rejects(client.downloadMedia("legacy.test", "old"), { status: 502 });
     const got = await client.downloadMedia("legacy.test", "old", { legacyFallback: true });
@@ -177,9 +293,20 @@ describe("createFederationClient.downloadMedia", () => {
     const legacy = peers.requests.at(-1)!;
     assert.equal(legacy.authorization, undefined);
     assert.equal(legacy.host, "legacy.test");
-    route = federation((res) => res.writeHead(404, { "content-type": "application/json" }).end('{"errcode":"M_NOT_FOUND"}'));
-    await assert.rejects(client.downloadMedia("legacy.test", "old", { legacyFallback: true }), { status: 404 });
-    assert.ok(!peers.requests.some((r) => r.path.startsWith("/_matrix/media/v3/") && r.ip === "127.0.0.6" && peers.requests.indexOf(r) > peers.requests.indexOf(legacy)));
+    route = federation((res) =>
+      res.writeHead(404, { "content-type": "application/json" }).end('{"errcode":"M_NOT_FOUND"}'),
+    );
+    await assert.rejects(client.downloadMedia("legacy.test", "old", { legacyFallback: true }), {
+      status: 404,
+    });
+    assert.ok(
+      !peers.requests.some(
+        (r) =>
+          r.path.startsWith("/_matrix/media/v3/") &&
+          r.ip === "127.0.0.6" &&
+          peers.requests.indexOf(r) > peers.requests.indexOf(legacy),
+      ),
+    );
   });
 
   it("getJson refuses a redirect and a non-JSON answer", async () => {

@@ -24,7 +24,10 @@ describe("createServerDiscovery", () => {
   let safeFetch: ReturnType<typeof createSafeFetch>;
   let clock = 1_000_000;
   const now = () => clock;
-  let wellKnown: Record<string, { status?: number; body: string; headers?: Record<string, string> }>;
+  let wellKnown: Record<
+    string,
+    { status?: number; body: string; headers?: Record<string, string> }
+  >;
 
   before(async () => {
     peers = await startPeers();
@@ -34,7 +37,10 @@ describe("createServerDiscovery", () => {
       if (req.url === "/.well-known/matrix/server") {
         const answer = wellKnown[host];
         if (answer === undefined) return void res.writeHead(404).end();
-        res.writeHead(answer.status ?? 200, { "content-type": "application/json", ...answer.headers });
+        res.writeHead(answer.status ?? 200, {
+          "content-type": "application/json",
+          ...answer.headers,
+        });
         return void res.end(answer.body);
       }
       if (req.url === "/_matrix/key/v2/server") {
@@ -57,7 +63,12 @@ describe("createServerDiscovery", () => {
     const srv = srvResolver(table);
     return {
       srv,
-      d: createServerDiscovery({ fetch: safeFetch, resolveSrv: srv.resolveSrv, now, wellKnownPort: peers.port }),
+      d: createServerDiscovery({
+        fetch: safeFetch,
+        resolveSrv: srv.resolveSrv,
+        now,
+        wellKnownPort: peers.port,
+      }),
     };
   };
 
@@ -97,7 +108,9 @@ describe("createServerDiscovery", () => {
       lookup,
       tls: { ca: peers.ca },
     });
-    assert.deepEqual(await client.getJson("b.test", "/_matrix/key/v2/server"), { server_name: "delegated.test" });
+    assert.deepEqual(await client.getJson("b.test", "/_matrix/key/v2/server"), {
+      server_name: "delegated.test",
+    });
     const seen = peers.requests.at(-1)!;
     assert.equal(seen.ip, "127.0.0.3");
     assert.equal(seen.host, `delegated.test:${peers.port}`);
@@ -108,7 +121,9 @@ describe("createServerDiscovery", () => {
 
   it("a delegated name without a port uses SRV _matrix-fed; Host stays the delegated name", async () => {
     wellKnown["b.test"] = { body: JSON.stringify({ "m.server": "delegated.test" }) };
-    const { d, srv } = discovery({ "_matrix-fed._tcp.delegated.test": [{ name: "srv.test", port: peers.port }] });
+    const { d, srv } = discovery({
+      "_matrix-fed._tcp.delegated.test": [{ name: "srv.test", port: peers.port }],
+    });
     const target = await d.resolve("b.test");
     assert.deepEqual(target, {
       url: "https://delegated.test",
@@ -117,7 +132,9 @@ describe("createServerDiscovery", () => {
       tlsName: "delegated.test",
     });
     assert.deepEqual(srv.calls, ["_matrix-fed._tcp.delegated.test"]);
-    const res = await safeFetch(`${target.url}/_matrix/key/v2/server`, { connectTo: target.connectTo });
+    const res = await safeFetch(`${target.url}/_matrix/key/v2/server`, {
+      connectTo: target.connectTo,
+    });
     assert.deepEqual(JSON.parse(await res.text()), { server_name: "delegated.test" });
     const seen = peers.requests.at(-1)!;
     assert.equal(seen.ip, "127.0.0.4");
@@ -158,7 +175,12 @@ describe("createServerDiscovery", () => {
     };
     const pick = async (r: number) => {
       const srv = srvResolver(table);
-      const d = createServerDiscovery({ fetch: safeFetch, resolveSrv: srv.resolveSrv, random: () => r, wellKnownPort: peers.port });
+      const d = createServerDiscovery({
+        fetch: safeFetch,
+        resolveSrv: srv.resolveSrv,
+        random: () => r,
+        wellKnownPort: peers.port,
+      });
       return (await d.resolve("b.test")).connectTo.host;
     };
     assert.equal(await pick(0.1), "srv.test");
@@ -166,9 +188,13 @@ describe("createServerDiscovery", () => {
   });
 
   it("caches well-known answers per Cache-Control, failures for an hour, SRV answers", async () => {
-    wellKnown["b.test"] = { body: JSON.stringify({ "m.server": "delegated.test:1" }), headers: { "cache-control": "max-age=600" } };
+    wellKnown["b.test"] = {
+      body: JSON.stringify({ "m.server": "delegated.test:1" }),
+      headers: { "cache-control": "max-age=600" },
+    };
     const { d, srv } = discovery();
-    const wellKnownRequests = () => peers.requests.filter((r) => r.path === "/.well-known/matrix/server").length;
+    const wellKnownRequests = () =>
+      peers.requests.filter((r) => r.path === "/.well-known/matrix/server").length;
     await d.resolve("b.test");
     clock += 9 * 60_000;
     await d.resolve("b.test");
@@ -191,10 +217,14 @@ describe("createServerDiscovery", () => {
 
   it("defaults to 24 h and caps at 48 h; ignores an invalid m.server", async () => {
     wellKnown["b.test"] = { body: JSON.stringify({ "m.server": "delegated.test:1" }) };
-    wellKnown["media.test"] = { body: JSON.stringify({ "m.server": "x:1" }), headers: { "cache-control": "max-age=9999999" } };
+    wellKnown["media.test"] = {
+      body: JSON.stringify({ "m.server": "x:1" }),
+      headers: { "cache-control": "max-age=9999999" },
+    };
     wellKnown["srv.test"] = { body: JSON.stringify({ "m.server": "bad/name" }) };
     const { d } = discovery();
-    const count = (host: string) => peers.requests.filter((r) => r.host === `${host}:${peers.port}`).length;
+    const count = (host: string) =>
+      peers.requests.filter((r) => r.host === `${host}:${peers.port}`).length;
     await d.resolve("b.test");
     await d.resolve("media.test");
     assert.equal((await d.resolve("srv.test")).connectTo.host, "srv.test");
@@ -217,7 +247,9 @@ describe("createServerDiscovery", () => {
     try {
       const { d } = discovery();
       const target = await d.resolve("legacy.test");
-      const res = await safeFetch(`${target.url}/_matrix/key/v2/server`, { connectTo: target.connectTo });
+      const res = await safeFetch(`${target.url}/_matrix/key/v2/server`, {
+        connectTo: target.connectTo,
+      });
       assert.deepEqual(JSON.parse(await res.text()), { server_name: "legacy.test" });
       assert.equal(peers.requests.at(-1)!.host, "legacy.test");
     } finally {

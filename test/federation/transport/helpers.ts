@@ -28,7 +28,8 @@ export const NAMES: Record<string, string> = {
 
 export const lookup = async (hostname: string) => {
   const ip = NAMES[hostname];
-  if (ip === undefined) throw Object.assign(new Error(`no such test host ${hostname}`), { code: "ENOTFOUND" });
+  if (ip === undefined)
+    throw Object.assign(new Error(`no such test host ${hostname}`), { code: "ENOTFOUND" });
   return [{ address: ip, family: 4 }];
 };
 
@@ -36,7 +37,7 @@ export const lookup = async (hostname: string) => {
 export interface SeenRequest {
   ip: string;
   host: string | undefined;
-  servername: string | false | undefined;
+  servername: string | false | null | undefined;
   path: string;
   authorization: string | undefined;
 }
@@ -62,12 +63,44 @@ function makeCertificates(dir: string): { key: Buffer; cert: Buffer; ca: Buffer 
   const file = (name: string) => path.join(dir, name);
   const run = (...args: string[]) => execFileSync(openssl, args, { stdio: "pipe" });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run("req", "-x509", ...ec, "-days", "1", "-subj", "/CN=mmk fed test CA", "-keyout", file("ca.key"), "-out", file("ca.crt"));
+  run(
+    "req",
+    "-x509",
+    ...ec,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=mmk fed test CA",
+    "-keyout",
+    file("ca.key"),
+    "-out",
+    file("ca.crt"),
+  );
   run("req", ...ec, "-subj", "/CN=peer", "-keyout", file("peer.key"), "-out", file("peer.csr"));
   const sans = [...Object.keys(NAMES).map((n) => `DNS:${n}`), ...PEERS.map((ip) => `IP:${ip}`)];
   writeFileSync(file("ext.cnf"), `subjectAltName=${sans.join(",")}\n`);
-  run("x509", "-req", "-in", file("peer.csr"), "-CA", file("ca.crt"), "-CAkey", file("ca.key"), "-CAcreateserial", "-days", "1", "-extfile", file("ext.cnf"), "-out", file("peer.crt"));
-  return { key: readFileSync(file("peer.key")), cert: readFileSync(file("peer.crt")), ca: readFileSync(file("ca.crt")) };
+  run(
+    "x509",
+    "-req",
+    "-in",
+    file("peer.csr"),
+    "-CA",
+    file("ca.crt"),
+    "-CAkey",
+    file("ca.key"),
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    file("ext.cnf"),
+    "-out",
+    file("peer.crt"),
+  );
+  return {
+    key: readFileSync(file("peer.key")),
+    cert: readFileSync(file("peer.crt")),
+    ca: readFileSync(file("ca.crt")),
+  };
 }
 
 function listen(server: net.Server, port: number, host: string): Promise<void> {
@@ -163,7 +196,9 @@ export async function socketsClosed(peers: Peers, boundMs = 10_000): Promise<boo
 }
 
 /** A scripted SRV resolver: name → records; counts calls. */
-export function srvResolver(table: Record<string, Array<{ name: string; port: number; priority?: number; weight?: number }>>) {
+export function srvResolver(
+  table: Record<string, Array<{ name: string; port: number; priority?: number; weight?: number }>>,
+) {
   const calls: string[] = [];
   return {
     calls,
@@ -175,9 +210,16 @@ export function srvResolver(table: Record<string, Array<{ name: string; port: nu
 }
 
 /** A federation multipart body. */
-export function multipart(boundary: string, json: string, partHeaders: string, body: Buffer): Buffer {
+export function multipart(
+  boundary: string,
+  json: string,
+  partHeaders: string,
+  body: Buffer,
+): Buffer {
   return Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Type: application/json\r\n\r\n${json}\r\n--${boundary}\r\n${partHeaders}\r\n\r\n`),
+    Buffer.from(
+      `--${boundary}\r\nContent-Type: application/json\r\n\r\n${json}\r\n--${boundary}\r\n${partHeaders}\r\n\r\n`,
+    ),
     body,
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);

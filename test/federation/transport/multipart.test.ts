@@ -34,7 +34,12 @@ async function rejectsMultipart(promise: Promise<unknown>, pattern: RegExp): Pro
 describe("readFederationMultipart", () => {
   // Body bytes that look like boundaries but are not delimiters (no CRLF before, or cut short).
   const media = Buffer.from(`--${B} x\r\n--${B.slice(0, -1)}Q\r\n-${B}\r\n\r\n--\r\nend`);
-  const whole = multipart(B, '{"a":1}', "Content-Type: text/plain\r\nContent-Disposition: inline", media);
+  const whole = multipart(
+    B,
+    '{"a":1}',
+    "Content-Type: text/plain\r\nContent-Disposition: inline",
+    media,
+  );
 
   it("parses the parts with the boundary split at every offset (two chunks)", async () => {
     for (let cut = 1; cut < whole.length; cut++) {
@@ -48,12 +53,17 @@ describe("readFederationMultipart", () => {
 
   it("parses one byte at a time and with a quoted boundary", async () => {
     const bytes = [...whole].map((b) => Buffer.from([b]));
-    const { part } = await readFederationMultipart(Readable.from(bytes), `multipart/mixed; boundary="${B}"`);
+    const { part } = await readFederationMultipart(
+      Readable.from(bytes),
+      `multipart/mixed; boundary="${B}"`,
+    );
     assert.deepEqual(await collect(part.stream!), media);
   });
 
   it("returns a Location part without a stream", async () => {
-    const body = Buffer.from(`--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nLocation: https://cdn.test/x\r\n\r\n\r\n--${B}--\r\n`);
+    const body = Buffer.from(
+      `--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}\r\nLocation: https://cdn.test/x\r\n\r\n\r\n--${B}--\r\n`,
+    );
     const { part } = await readFederationMultipart(chunked(body), TYPE);
     assert.equal(part.location, "https://cdn.test/x");
     assert.equal(part.stream, undefined);
@@ -69,26 +79,49 @@ describe("readFederationMultipart", () => {
         yield chunk;
       }
     }
-    await rejectsMultipart(readFederationMultipart(Readable.from(huge()), TYPE), /JSON part is larger/);
+    await rejectsMultipart(
+      readFederationMultipart(Readable.from(huge()), TYPE),
+      /JSON part is larger/,
+    );
     assert.ok(pulled <= 3, `pulled ${pulled} chunks of 64 KiB`);
   });
 
   it("refuses a missing second part, a wrong boundary, a truncated body, a non-JSON first part", async () => {
-    const onlyJson = Buffer.from(`--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}--\r\n`);
-    await rejectsMultipart(readFederationMultipart(chunked(onlyJson), TYPE), /media part is missing/);
-    await rejectsMultipart(readFederationMultipart(chunked(whole), "multipart/mixed; boundary=other"), /ends inside the preamble/);
+    const onlyJson = Buffer.from(
+      `--${B}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${B}--\r\n`,
+    );
+    await rejectsMultipart(
+      readFederationMultipart(chunked(onlyJson), TYPE),
+      /media part is missing/,
+    );
+    await rejectsMultipart(
+      readFederationMultipart(chunked(whole), "multipart/mixed; boundary=other"),
+      /ends inside the preamble/,
+    );
     const truncated = whole.subarray(0, whole.length - B.length - 6);
     const { part } = await readFederationMultipart(chunked(truncated, 10), TYPE);
     await rejectsMultipart(collect(part.stream!), /ends before the closing boundary/);
     const cutAfterBoundary = whole.subarray(0, whole.length - 4);
     const second = await readFederationMultipart(chunked(cutAfterBoundary), TYPE);
     await rejectsMultipart(collect(second.part.stream!), /ends before the closing boundary/);
-    const textFirst = Buffer.from(whole.toString("latin1").replace("application/json", "text/html"), "latin1");
-    await rejectsMultipart(readFederationMultipart(chunked(textFirst), TYPE), /not application\/json/);
+    const textFirst = Buffer.from(
+      whole.toString("latin1").replace("application/json", "text/html"),
+      "latin1",
+    );
+    await rejectsMultipart(
+      readFederationMultipart(chunked(textFirst), TYPE),
+      /not application\/json/,
+    );
   });
 
   it("refuses other content types and missing or invalid boundaries without reading", async () => {
-    for (const type of [undefined, "text/html", "multipart/mixed", "multipart/mixed; boundary=", `multipart/mixed; boundary="${"x".repeat(71)}"`]) {
+    for (const type of [
+      undefined,
+      "text/html",
+      "multipart/mixed",
+      "multipart/mixed; boundary=",
+      `multipart/mixed; boundary="${"x".repeat(71)}"`,
+    ]) {
       const body = chunked(whole);
       await rejectsMultipart(readFederationMultipart(body, type), /multipart\/mixed|boundary/);
       assert.equal(body.destroyed, true);
