@@ -4,6 +4,7 @@
 // `_matrix._tcp`) is consulted, and port 8448 is the last resort.
 import dns from "node:dns";
 import { ConfigError } from "../errors.js";
+import { abortable } from "../internal/abortable.js";
 import { createSingleFlight } from "../internal/single-flight.js";
 import { integerOption } from "../preview/options.js";
 import type { SafeFetch } from "../preview/safe-fetch-options.js";
@@ -244,22 +245,5 @@ export function createServerDiscovery(options: ServerDiscoveryOptions): ServerDi
 function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
   promise.catch(() => {});
-  // The abort reason is rethrown as is, whatever its type (like fetch does).
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: Error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+  return abortable(promise, signal);
 }

@@ -2,6 +2,7 @@
 // key, consults the cache, and publishes one diagnostics message per call; assemble.ts builds.
 import { channel } from "node:diagnostics_channel";
 import { MediaError } from "../errors.js";
+import { abortable } from "../internal/abortable.js";
 import { createSingleFlight } from "../internal/single-flight.js";
 import { buildPreview } from "./assemble.js";
 import { cacheId, previewBucket, readCachedPreview, writeCachedPreview } from "./cache.js";
@@ -17,24 +18,6 @@ import { parsePreviewUrl } from "./url.js";
  */
 export const PREVIEW_CHANNEL = "matrix-media-kit:preview";
 const previewChannel = channel(PREVIEW_CHANNEL);
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: Error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 function publish(promise: Promise<PreviewResult>, host: string): void {
   const started = performance.now();

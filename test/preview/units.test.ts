@@ -234,7 +234,8 @@ describe("the preview entry point", () => {
         assert.ok(
           target.startsWith("./") ||
             target === "../errors.js" ||
-            target === "../internal/single-flight.js",
+            target === "../internal/single-flight.js" ||
+            target === "../internal/abortable.js",
           `${file} imports ${target}`,
         );
       }
