@@ -95,7 +95,14 @@ export interface FederationClient {
 const OWNER = "createFederationClient";
 const MAX_TIMEOUT_MS = 60_000;
 
-/** Defaults of {@link FederationClientOptions}. */
+/**
+ * Defaults of {@link FederationClientOptions}.
+ *
+ * @example
+ * ```ts
+ * createFederationClient({ serverName, authorize, maxBytes: DEFAULT_FEDERATION_CLIENT_OPTIONS.maxBytes * 2 });
+ * ```
+ */
 export const DEFAULT_FEDERATION_CLIENT_OPTIONS = Object.freeze({
   /** @defaultValue 20000 */
   timeoutMs: 20_000,

@@ -62,7 +62,14 @@ export interface ServerDiscovery {
   clear(): void;
 }
 
-/** Defaults of {@link ServerDiscoveryOptions}. */
+/**
+ * Defaults of {@link ServerDiscoveryOptions}.
+ *
+ * @example
+ * ```ts
+ * createServerDiscovery({ fetch, srvCacheMs: DEFAULT_DISCOVERY_OPTIONS.srvCacheMs / 2 });
+ * ```
+ */
 export const DEFAULT_DISCOVERY_OPTIONS = Object.freeze({
   /** @defaultValue 10000 */
   wellKnownTimeoutMs: 10_000,

@@ -9,7 +9,14 @@ import type { Readable } from "node:stream";
 import { MIMEType } from "whatwg-mimetype";
 import { ByteReader, multipartError } from "./transport-bytes.js";
 
-/** Caps of the buffered pieces of a federation multipart body. */
+/**
+ * Caps of the buffered pieces of a federation multipart body.
+ *
+ * @example
+ * ```ts
+ * FEDERATION_MULTIPART_LIMITS.jsonBytes; // 65536: a larger JSON part is refused
+ * ```
+ */
 export const FEDERATION_MULTIPART_LIMITS = Object.freeze({
   /** The JSON part. @defaultValue 65536 */
   jsonBytes: 64 * 1024,

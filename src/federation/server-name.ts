@@ -44,7 +44,7 @@ export function parseServerName(name: string): ParsedServerName {
   return parsed;
 }
 
-/** `host[:port]` as it appears in a URL authority and a Host header (IPv6 bracketed). */
+/** `host[:port]` as it appears in a URL authority and a Host header (IPv6 bracketed). @internal */
 export function formatAuthority(host: string, port?: number): string {
   const h = net.isIPv6(host) ? `[${host}]` : host;
   return port === undefined ? h : `${h}:${port}`;
