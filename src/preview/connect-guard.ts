@@ -3,6 +3,7 @@
 // net resolves the name again).
 import { channel } from "node:diagnostics_channel";
 import net from "node:net";
+import tls from "node:tls";
 import { Agent, ProxyAgent, buildConnector } from "undici";
 import type { Dispatcher } from "undici";
 import { refuse } from "./safe-fetch-error.js";
@@ -78,26 +79,50 @@ const refuseLookup = (
   callback(refuse(hostname, "address-denied"), "", 0);
 };
 
+/**
+ * Where a call's first hop dials instead of its URL's authority (federation: an SRV target or
+ * a delegated port). The URL's host stays the Host header; `tlsName` is the name the
+ * certificate must match (SNI is derived from the URL by undici and omitted for IP literals).
+ * @internal
+ */
+export interface ConnectTarget {
+  host: string;
+  port: number;
+  tlsName: string;
+}
+
 /** Dials the checked addresses in order: all of them passed, so falling back is safe. */
-function guardedConnector(settings: SafeFetchSettings): buildConnector.connector {
+function guardedConnector(
+  settings: SafeFetchSettings,
+  target?: ConnectTarget,
+): buildConnector.connector {
   const dial = buildConnector({
     timeout: settings.timeoutMs,
     // Defence in depth: sockets only ever get IP literals, so net must never need this.
     lookup: refuseLookup as unknown as net.LookupFunction,
     ...(settings.tls ?? {}),
+    // With a connect target the dialled address is not the URL's host: check the URL's name.
+    ...(target === undefined
+      ? {}
+      : {
+          checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
+            tls.checkServerIdentity(target.tlsName, cert),
+        }),
   });
+  const dialPort = target === undefined ? undefined : String(target.port);
   return (connectOptions, callback) => {
+    const port = dialPort ?? connectOptions.port;
     const attempt = (targets: readonly ResolvedAddress[], i: number): void => {
-      const target = targets[i]!;
+      const next = targets[i]!;
       if (dialChannel.hasSubscribers) {
         dialChannel.publish({
           hostname: connectOptions.hostname,
-          address: target.address,
-          port: connectOptions.port,
+          address: next.address,
+          port,
           protocol: connectOptions.protocol,
         });
       }
-      dial({ ...connectOptions, hostname: target.address }, (error, socket) => {
+      dial({ ...connectOptions, hostname: next.address, port }, (error, socket) => {
         const code = error ? ((error as NodeJS.ErrnoException).code ?? "") : "";
         if (error && i + 1 < targets.length && RETRYABLE_CONNECT.has(code)) {
           attempt(targets, i + 1);
@@ -108,7 +133,7 @@ function guardedConnector(settings: SafeFetchSettings): buildConnector.connector
         }
       });
     };
-    checkedAddresses(settings, connectOptions.hostname).then(
+    checkedAddresses(settings, target?.host ?? connectOptions.hostname).then(
       (targets) => attempt(targets, 0),
       (error: Error) => callback(error, null),
     );
@@ -120,9 +145,12 @@ function guardedConnector(settings: SafeFetchSettings): buildConnector.connector
  * itself, so with one the guard can only pre-check each hop (see `safeFetch`).
  * @internal
  */
-export function createGuardedDispatcher(settings: SafeFetchSettings): Dispatcher {
+export function createGuardedDispatcher(
+  settings: SafeFetchSettings,
+  target?: ConnectTarget,
+): Dispatcher {
   const timeouts = { headersTimeout: settings.timeoutMs, bodyTimeout: settings.timeoutMs };
   return settings.proxy !== undefined
     ? new ProxyAgent({ uri: settings.proxy, ...timeouts })
-    : new Agent({ connect: guardedConnector(settings), ...timeouts });
+    : new Agent({ connect: guardedConnector(settings, target), ...timeouts });
 }

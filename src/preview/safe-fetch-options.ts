@@ -114,6 +114,17 @@ export interface SafeFetchInit {
    * refuses with reason `url-blocked`. Used to apply URL blocklists to redirect targets.
    */
   allowUrl?: (url: URL) => boolean;
+  /**
+   * Dial this host and port for the first hop instead of the URL's authority, which stays
+   * the `Host` header and the name the TLS certificate must match (no SNI for an IP literal).
+   * The host is resolved with the same `lookup` and every address is checked by the same
+   * guard at connect time. Redirect hops never inherit it, and because a redirect then
+   * reaches a different machine, the `Authorization` header is dropped on every redirect
+   * hop of such a call (federation requests also refuse redirects outright). Refused with a
+   * proxy. Used by federation requests after server discovery (SRV targets, delegated ports).
+   * @defaultValue undefined (dial the URL's host and port)
+   */
+  connectTo?: { host: string; port: number };
 }
 
 /** A response whose body is bounded by the byte cap and the call's deadline. */

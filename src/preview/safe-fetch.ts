@@ -17,6 +17,56 @@ import type {
 } from "./safe-fetch-options.js";
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Dispatchers kept for `connectTo` targets (one pool per origin and target); oldest closed first. */
+const MAX_TARGET_DISPATCHERS = 32;
+
+/** The dispatchers of one SafeFetch: the default one and those of `connectTo` targets. */
+interface Dispatchers {
+  readonly main: Dispatcher;
+  readonly targets: Map<string, Dispatcher>;
+}
+
+function validConnectTo(value: SafeFetchInit["connectTo"]): SafeFetchInit["connectTo"] {
+  if (value === undefined) return undefined;
+  const { host, port } = value ?? {};
+  if (typeof host !== "string" || host.length === 0 || /[\s/?#@]/.test(host)) {
+    throw new TypeError(
+      `Expected a hostname or IP address for connectTo.host but received ${typeof host}`,
+    );
+  }
+  callInteger("connectTo.port", port, 0, 1);
+  if (port > 65535)
+    throw new TypeError(`Expected a port 1-65535 for connectTo.port but received ${port}`);
+  return { host, port };
+}
+
+/** The dispatcher of one hop: a `connectTo` pool for the first hop, the default one after. */
+function hopDispatcher(
+  settings: SafeFetchSettings,
+  dispatchers: Dispatchers,
+  call: Call,
+  hop: number,
+): Dispatcher {
+  const target = call.connectTo;
+  if (hop > 0 || target === undefined) return dispatchers.main;
+  const tlsName = call.url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const key = `${call.url.origin}|${target.host}|${target.port}`;
+  let dispatcher = dispatchers.targets.get(key);
+  if (dispatcher === undefined) {
+    dispatcher = createGuardedDispatcher(settings, { ...target, tlsName });
+    dispatchers.targets.set(key, dispatcher);
+    if (dispatchers.targets.size > MAX_TARGET_DISPATCHERS) {
+      const [oldestKey, oldest] = dispatchers.targets.entries().next().value!;
+      dispatchers.targets.delete(oldestKey);
+      // close() lets requests in flight on the evicted pool finish.
+      oldest.close().catch(() => {});
+    }
+  } else {
+    dispatchers.targets.delete(key);
+    dispatchers.targets.set(key, dispatcher);
+  }
+  return dispatcher;
+}
 
 /** Per-call overrides are arguments, not configuration: a bad one is the caller's bug. */
 function callInteger(name: string, value: unknown, fallback: number, min: number): number {
@@ -38,6 +88,7 @@ interface Call {
   readonly maxBytes: number;
   readonly redirect: "follow" | "manual" | "error";
   readonly init: SafeFetchInit;
+  readonly connectTo: SafeFetchInit["connectTo"];
   readonly deadline: CallDeadline;
   readonly fail: (error: unknown) => never;
 }
@@ -60,6 +111,10 @@ function startDeadline(timeoutMs: number, callerSignal: AbortSignal | undefined)
 function startCall(settings: SafeFetchSettings, input: string | URL, init: SafeFetchInit): Call {
   const maxBytes = callInteger("maxBytes", init.maxBytes, settings.maxBytes, 0);
   const timeoutMs = callInteger("timeoutMs", init.timeoutMs, settings.timeoutMs, 1);
+  const connectTo = validConnectTo(init.connectTo);
+  if (connectTo !== undefined && settings.proxy !== undefined) {
+    throw new TypeError("connectTo cannot be used with a proxy: the proxy dials the URL's host");
+  }
   let url: URL;
   try {
     url = new URL(input);
@@ -89,6 +144,7 @@ function startCall(settings: SafeFetchSettings, input: string | URL, init: SafeF
     maxBytes,
     redirect: init.redirect ?? "follow",
     init,
+    connectTo,
     deadline,
     fail,
   };
@@ -114,7 +170,10 @@ function redirectTarget(
   } catch (error) {
     return call.fail(new SafeFetchError("network", { cause: error }));
   }
-  if (next.origin !== call.url.origin) delete call.headers.authorization;
+  // With connectTo, even a same-origin redirect reaches another machine (it is not inherited).
+  if (next.origin !== call.url.origin || call.connectTo !== undefined) {
+    delete call.headers.authorization;
+  }
   if (res.statusCode === 303 || (res.statusCode <= 302 && call.method !== "GET")) {
     call.method = call.method === "HEAD" ? "HEAD" : "GET";
   }
@@ -149,13 +208,13 @@ async function requestHop(
 
 async function guardedFetch(
   settings: SafeFetchSettings,
-  dispatcher: Dispatcher,
+  dispatchers: Dispatchers,
   input: string | URL,
   init: SafeFetchInit,
 ): Promise<SafeResponse> {
   const call = startCall(settings, input, init);
   for (let hop = 0; ; hop++) {
-    const res = await requestHop(settings, dispatcher, call);
+    const res = await requestHop(settings, hopDispatcher(settings, dispatchers, call, hop), call);
     const next = redirectTarget(settings, call, res, hop);
     if (next !== undefined) {
       call.url = next;
@@ -194,12 +253,14 @@ async function guardedFetch(
  */
 export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
   const settings = resolveSafeFetchOptions(options);
-  const dispatcher = createGuardedDispatcher(settings);
+  const dispatchers: Dispatchers = { main: createGuardedDispatcher(settings), targets: new Map() };
   const safeFetch = (input: string | URL, init: SafeFetchInit = {}): Promise<SafeResponse> =>
-    guardedFetch(settings, dispatcher, input, init);
+    guardedFetch(settings, dispatchers, input, init);
   return Object.assign(safeFetch, {
     close: async (): Promise<void> => {
-      await dispatcher.close();
+      const all = [dispatchers.main, ...dispatchers.targets.values()];
+      dispatchers.targets.clear();
+      await Promise.all(all.map((d) => d.close()));
     },
   });
 }
