@@ -16,3 +16,4 @@ export type { ByteRange, RoutedPutResult } from "./datastore/index.js";
 export type * from "./metadata/types.js";
 export type * from "./cache/types.js";
 export type { ThumbnailContentType } from "./thumbnail/index.js";
+export type * from "./coordination/types.js";

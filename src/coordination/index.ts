@@ -18,3 +18,9 @@ export { LOSS_MARGIN_RATIO } from "./lock.js";
 export type { SharedCoordinator } from "./shared.js";
 export type { CoordinationLogger, SharedCoordinatorOptions } from "./options.js";
 export type { CoordinationLock, Coordinator } from "./types.js";
+export type {
+  PgClientLike,
+  PgPoolLike,
+  PgQueryConfig,
+  PgQueryResult,
+} from "../metadata/postgres/client.js";

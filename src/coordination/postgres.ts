@@ -47,8 +47,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
  * A {@link Coordinator} on PostgreSQL, for deployments that have no Redis.
  *
  * - Locks are rows of `mmk_coordination_locks(name, holder, generation, expires_at)`: a take
- *   is one `INSERT … ON CONFLICT (name) DO UPDATE … WHERE expires_at < now RETURNING
- *   generation`, so a row whose holder is gone is taken over atomically with a new generation
+ *   is one upsert (`INSERT … ON CONFLICT (name) DO UPDATE … WHERE expires_at < now`) that
+ *   returns the new generation, so a row whose holder is gone is taken over atomically with a new generation
  *   (from a sequence). Renewal (every `ttlMs / 3`) and release are token-checked; release
  *   deletes the row.
  * - Expiry uses the database server's clock (`clock_timestamp()`), never the processes':

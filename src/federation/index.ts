@@ -60,7 +60,7 @@ export {
   type KeyFetcherOptions,
   type NotaryServer,
 } from "./server-keys.js";
-export { signJson, verifyJsonSignature } from "./signatures.js";
+export { signJson, verifyJsonSignature, type Signatures } from "./signatures.js";
 export {
   formatSigningKey,
   generateSigningKey,
@@ -85,3 +85,14 @@ export {
   type FederationRequest,
   type XMatrixAuth,
 } from "./x-matrix.js";
+export * from "./transport-exports.js";
+export type {
+  Resolver,
+  ResolvedAddress,
+  SafeFetch,
+  SafeFetchInit,
+  SafeFetchOptions,
+  SafeResponse,
+} from "../preview/safe-fetch-options.js";
+export type { MediaCache, CacheSetOptions } from "../cache/types.js";
+export type { RepositoryLogger } from "../repository/types.js";

@@ -6,7 +6,8 @@ import { decodeBase64, encodeBase64 } from "./base64.js";
 import { canonicalJson } from "./canonical-json.js";
 import { publicKeyFromRaw, type SigningKey } from "./signing-key.js";
 
-type Signatures = Record<string, Record<string, string>>;
+/** The `signatures` object of signed JSON: server name → key ID → unpadded base64 signature. */
+export type Signatures = Record<string, Record<string, string>>;
 
 /** @internal The bytes a signature covers: Canonical JSON without `signatures` and `unsigned`. */
 export function signedBytes(object: Record<string, unknown>): Buffer {
