@@ -96,3 +96,10 @@ export type {
 } from "../preview/safe-fetch-options.js";
 export type { MediaCache, CacheSetOptions } from "../cache/types.js";
 export type { RepositoryLogger } from "../repository/types.js";
+export { DEFAULT_FEDERATION_OPTIONS, createFederation } from "./federation.js";
+export type { Federation, FederationOptions } from "./federation.js";
+export type {
+  RemoteMedia,
+  RemoteMediaSource,
+  RemoteDownloadOptions,
+} from "../repository/remote-types.js";

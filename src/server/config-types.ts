@@ -1,5 +1,6 @@
 // The validated configuration of the media server, as `resolveConfig` returns it.
 import type { HttpConfig } from "./config-http.js";
+import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
 
 /**
@@ -83,7 +84,7 @@ export interface PreviewsConfig {
 export interface MediaServerConfig {
   serverName: string;
   /** `PORT` from the environment overrides `listen.port`; port 0 picks a free one. */
-  listen: { host: string; port: number };
+  listen: { host: string; port: number; tls?: ListenTlsConfig };
   /** From `MACHINE_ID` (or the config); undefined: lease a free one with Redis, else 0. */
   machineId: number | undefined;
   datastores: DatastoreConfig[];
@@ -94,6 +95,8 @@ export interface MediaServerConfig {
   limits: { maxUploadBytes: number; maxPendingPerUser?: number };
   thumbnails: ThumbnailsConfig;
   previews: PreviewsConfig;
+  /** Remote media over federation, and serving other servers. */
+  federation: FederationConfig;
   /** Timeouts, request bounds, rate limit, query tokens and the legacy freeze. */
   http: HttpConfig;
 }
@@ -110,3 +113,8 @@ export interface ConfigEnv {
 }
 
 export type { HttpConfig } from "./config-http.js";
+export type {
+  FederationConfig,
+  ListenTlsConfig,
+  TrustedKeyServerConfig,
+} from "./config-federation.js";

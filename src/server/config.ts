@@ -2,6 +2,7 @@
 // embedded defaults, MACHINE_ID and PORT from the environment. Every value is validated with a
 // message naming its key; nothing is silently clamped. This is the one parser of the format
 // (`matrix-media-kit serve` and `matrix-media-kit migrate --config` both use it).
+import { resolveFederation, resolveListenTls } from "./config-federation.js";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -55,6 +56,7 @@ const TOP_LEVEL_KEYS = [
   "limits",
   "thumbnails",
   "previews",
+  "federation",
   "freezeLegacy",
 ] as const;
 
@@ -122,6 +124,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
         0,
         65535,
       ),
+      ...(listen.tls !== undefined && { tls: resolveListenTls(listen.tls, resolvePath)! }),
     },
     machineId: resolveMachineId(c.machineId, env),
     datastores: resolveDatastores(c.datastores, resolvePath),
@@ -143,6 +146,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     },
     thumbnails: resolveThumbnails(readObject(c.thumbnails, "thumbnails")),
     previews: resolvePreviews(readObject(c.previews, "previews")),
+    federation: resolveFederation(c.federation, resolvePath),
     http: resolveHttp(c, listen, limits, readObject(c.auth, "auth")),
   };
 }

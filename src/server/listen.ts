@@ -1,6 +1,9 @@
 // The HTTP server: `/healthz`, the media handler, and a Matrix 404 for everything else.
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
+import { ConfigError } from "../index.js";
 import { applyServerTimeouts, type ServerTimeouts } from "../http/index.js";
 import type { ServerLogger } from "./logger.js";
 
@@ -13,9 +16,43 @@ type MediaRequestHandler = (
 const NOT_FOUND = JSON.stringify({ errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
 const INTERNAL = JSON.stringify({ errcode: "M_UNKNOWN", error: "Internal server error" });
 
+/** What the listener serves beside the media handler. @internal */
+export interface ListenOptions {
+  /** Certificate and key files: HTTPS instead of HTTP. */
+  tls?: { certFile: string; keyFile: string } | undefined;
+  /** The body of `GET /_matrix/key/v2/server`, when this server publishes its key. */
+  serverKeys?: (() => unknown) | undefined;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: string): void {
+  res
+    .writeHead(status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+    })
+    .end(body);
+}
+
+function readTls(tls: NonNullable<ListenOptions["tls"]>): { cert: Buffer; key: Buffer } {
+  const read = (file: string, key: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`Cannot read ${key} ${file}: ${(err as Error).message}`, {
+        option: key,
+        cause: err,
+      });
+    }
+  };
+  return {
+    cert: read(tls.certFile, "listen.tls.certFile"),
+    key: read(tls.keyFile, "listen.tls.keyFile"),
+  };
+}
+
 /** A listening HTTP server. @internal */
 export interface ListeningServer {
-  /** `http://host:port` with the bound port (port 0 in the config picks a free one). */
+  /** `http(s)://host:port` with the bound port (port 0 in the config picks a free one). */
   url: string;
   close(): Promise<void>;
 }
@@ -26,21 +63,30 @@ export async function listen(
   address: { host: string; port: number },
   timeouts: Partial<ServerTimeouts>,
   logger: ServerLogger,
+  options: ListenOptions = {},
 ): Promise<ListeningServer> {
-  const server = http.createServer((req, res) => {
+  const { tls, serverKeys } = options;
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.url === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok");
       return;
     }
+    const path = req.url?.split("?")[0];
+    if (serverKeys && (path === "/_matrix/key/v2/server" || path === "/_matrix/key/v2/server/")) {
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        sendJson(
+          res,
+          405,
+          JSON.stringify({ errcode: "M_UNRECOGNIZED", error: "Method not allowed" }),
+        );
+        return;
+      }
+      sendJson(res, 200, JSON.stringify(serverKeys()));
+      return;
+    }
     handler(req, res).then(
       (handled) => {
-        if (handled) return;
-        res
-          .writeHead(404, {
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(NOT_FOUND),
-          })
-          .end(NOT_FOUND);
+        if (!handled) sendJson(res, 404, NOT_FOUND);
       },
       (err: unknown) => {
         logger.error("request failed", { err: String(err) });
@@ -48,7 +94,8 @@ export async function listen(
         res.end(INTERNAL);
       },
     );
-  });
+  };
+  const server = tls ? https.createServer(readTls(tls), onRequest) : http.createServer(onRequest);
   // Slow or idle clients must not hold sockets forever (a whole request, headers, keep-alive).
   applyServerTimeouts(server, timeouts);
   await new Promise<void>((resolve, reject) => {
@@ -58,7 +105,7 @@ export async function listen(
   const { port } = server.address() as AddressInfo;
   const host = address.host.includes(":") ? `[${address.host}]` : address.host;
   return {
-    url: `http://${host}:${port}`,
+    url: `${tls ? "https" : "http"}://${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

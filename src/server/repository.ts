@@ -20,6 +20,8 @@ export interface RepositoryParts {
   cache: MediaCache;
   machineId: number;
   lease: MachineIdLease | undefined;
+  /** Remote media over federation, when enabled. */
+  remote?: MediaRepositoryOptions["remote"] | undefined;
 }
 
 /** @internal */
@@ -49,6 +51,7 @@ export function createServerRepository(
       cache: parts.cache,
       ...(thumbnailer && { thumbnailer }),
       ...(previews && { previews }),
+      ...(parts.remote && { remote: parts.remote }),
       limits: {
         maxUploadBytes: config.limits.maxUploadBytes,
         ...(config.limits.maxPendingPerUser !== undefined && {

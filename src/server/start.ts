@@ -10,6 +10,7 @@ import { handlerOptions } from "./handler.js";
 import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
 import { jsonLineLogger, type ServerLogger } from "./logger.js";
+import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
 import { ShutdownStack } from "./shutdown.js";
@@ -58,14 +59,23 @@ export async function startMediaServer(
     await sweepTemporaryFiles(datastore, logger);
     const { cache, lease, machineId } = await createServerCache(config, shutdown, logger);
     const metadata = await createServerMetadata(config.metadata, shutdown, logger);
-    const parts = { datastore, metadata, cache, machineId, lease };
+    const { federation, remote } = await createServerFederation(config, cache, shutdown, logger);
+    const parts = { datastore, metadata, cache, machineId, lease, remote };
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
     const { check, devToken } = createServerAuth(config.auth, config.serverName);
     const handler = buildFromConfig("limits", () =>
-      createMediaHandler(repository, handlerOptions(config.http, check, logger)),
+      createMediaHandler(repository, {
+        ...handlerOptions(config.http, check, logger),
+        // Inbound federation is verified here (X-Matrix against the origin's published keys).
+        ...(federation && { authenticateServer: (req) => federation.authenticateServer(req) }),
+      }),
     );
-    const server = await listen(handler, config.listen, config.http.server, logger);
+    const server = await listen(handler, config.listen, config.http.server, logger, {
+      tls: config.listen.tls,
+      serverKeys:
+        federation && config.federation.serveKeys ? () => federation.serverKeys() : undefined,
+    });
     shutdown.push(() => server.close());
     logStartup(logger, config, {
       url: server.url,
@@ -105,6 +115,9 @@ function logStartup(
       : `memory ${config.cache.memory.maxBytes} B`,
     thumbnails: config.thumbnails.enabled,
     previews: config.previews.enabled,
+    federation: config.federation.enabled
+      ? { legacyFallback: config.federation.legacyFallback, serveKeys: config.federation.serveKeys }
+      : false,
     auth: config.auth.homeserverUrl
       ? `whoami at ${config.auth.homeserverUrl}`
       : state.devToken

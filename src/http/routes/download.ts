@@ -7,17 +7,27 @@ import { mediaIdsOf, optionalBool, optionalInt } from "../request.js";
 import { mediaHeaders, recordEntity, sendBody, sendError } from "../response.js";
 import { GET } from "../target.js";
 
+/**
+ * Whether a miss may be fetched over federation: not when the legacy `allow_remote=false`
+ * says so, and not for an unauthenticated legacy request while legacy media is frozen (an
+ * anonymous caller must not make this server fetch new media it would then refuse to serve).
+ * @internal
+ */
+export function remoteAllowed(request: MediaRequest): boolean {
+  if (request.api !== "legacy") return true;
+  if (optionalBool(request.query, "allow_remote") === false) return false;
+  return !(request.user === undefined && request.settings.freezes);
+}
+
 async function download(request: MediaRequest): Promise<void> {
   const { req, res, settings, query, api } = request;
   const { repo, cacheControl } = settings;
   const { origin, mediaId } = mediaIdsOf(request.params);
   const timeoutMs = optionalInt(query, "timeout_ms");
   const allowRedirect = optionalBool(query, "allow_redirect") === true;
-  if (api === "legacy" && optionalBool(query, "allow_remote") === false && !repo.isLocal(origin)) {
-    throw new MediaError("M_NOT_FOUND", "Remote media was not asked for (allow_remote=false)");
-  }
   const { signal } = request;
-  const record = await repo.lookup(origin, mediaId, { timeoutMs, signal });
+  const allowRemote = remoteAllowed(request);
+  const record = await repo.lookup(origin, mediaId, { timeoutMs, signal, allowRemote });
   if (api === "legacy" && request.user === undefined && settings.isFrozen(record)) {
     throw new MediaError(
       "M_NOT_FOUND",

@@ -5,6 +5,7 @@ import { etagMatches } from "../headers.js";
 import { mediaIdsOf, parseThumbnailQuery } from "../request.js";
 import { mediaHeaders, sendBody, thumbnailEntity } from "../response.js";
 import { GET } from "../target.js";
+import { remoteAllowed } from "./download.js";
 
 async function thumbnail(request: MediaRequest): Promise<void> {
   const { req, res, settings, api } = request;
@@ -12,11 +13,13 @@ async function thumbnail(request: MediaRequest): Promise<void> {
   const { origin, mediaId } = mediaIdsOf(request.params);
   const query = parseThumbnailQuery(request.query);
   const { signal } = request;
+  const allowRemote = remoteAllowed(request);
   if (api === "legacy" && request.user === undefined && settings.freezes) {
-    const record = await repo.lookup(origin, mediaId, { timeoutMs: query.timeoutMs, signal });
+    const lookup = { timeoutMs: query.timeoutMs, signal, allowRemote };
+    const record = await repo.lookup(origin, mediaId, lookup);
     if (settings.isFrozen(record)) throw new MediaError("M_NOT_FOUND", "Media not found");
   }
-  const thumb = await repo.thumbnail(origin, mediaId, { ...query, signal });
+  const thumb = await repo.thumbnail(origin, mediaId, { ...query, signal, allowRemote });
   const entity = thumbnailEntity(thumb);
   if (etagMatches(req.headers["if-none-match"], entity.etag)) {
     return sendBody(req, res, 304, mediaHeaders({ entity, cacheControl }));

@@ -5,13 +5,16 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { Redis } from "ioredis";
 import { memoryCoordinator } from "../../../src/coordination/memory.js";
+import { redisCoordinator } from "../../../src/coordination/redis.js";
 import { fsDatastore } from "../../../src/datastore/index.js";
 import { ConfigError } from "../../../src/errors.js";
 import { createMediaIdGenerator } from "../../../src/ids/index.js";
 import { memoryMetadataStore } from "../../../src/metadata/memory.js";
 import { createMediaRepository } from "../../../src/repository/index.js";
 import { remoteLockName } from "../../../src/repository/remote.js";
+import { startRedis } from "../../harness/redis.js";
 import { tempDir } from "../../harness/tmp.js";
 import {
   bodyOf,
@@ -106,26 +109,42 @@ describe("remote media: fetched once", () => {
     }
   });
 
+  // Death needs a coordinator shared the way processes share one: real Redis, where a holder
+  // whose connection is gone stops renewing and its lock expires after the TTL.
   it("a holder that died (never releases) blocks the others at most the lock TTL", async () => {
-    const coordinator = memoryCoordinator();
+    const redis = await startRedis();
+    const namespace = `mmk:test:${process.pid}:dead`;
+    const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const dying = redisCoordinator({ redis: client, namespace });
+    const coordinator = redisCoordinator({ url: redis.url, namespace });
     const source = countingSource(async () => bodyOf(BYTES));
-    const { repo } = await setup({ source, coordinator, lockTtlMs: 500 });
-    // Another process took the lock and died: nobody will release or notify.
-    const dead = await coordinator.tryLock(remoteLockName(REMOTE, "orphan"), 500);
-    assert.ok(dead);
-    const started = performance.now();
-    const record = await repo.lookup(REMOTE, "orphan");
-    const waited = performance.now() - started;
-    assert.equal(record.sha256, SHA);
-    assert.equal(source.calls, 1);
-    assert.ok(dead.signal.aborted, "the dead holder's lock expired");
-    assert.ok(waited < 10_000, `took over within a generous bound of the TTL (${waited} ms)`);
-    await coordinator.close();
+    const { repo } = await setup({ source, coordinator, lockTtlMs: 1_000 });
+    try {
+      // Another process took the lock and died: nobody will release or notify.
+      const dead = await dying.tryLock(remoteLockName(REMOTE, "orphan"), 1_000);
+      assert.ok(dead && !dead.local, "the dead holder held the lock in Redis");
+      client.disconnect(false);
+      const started = performance.now();
+      const record = await repo.lookup(REMOTE, "orphan");
+      const waited = performance.now() - started;
+      assert.equal(record.sha256, SHA);
+      assert.equal(source.calls, 1);
+      assert.ok(waited < 15_000, `took over within a generous bound of the TTL (${waited} ms)`);
+    } finally {
+      await repo.close();
+      await dying.close();
+      await coordinator.close();
+      await redis.close();
+    }
   });
 
   it("a holder that loses its lock mid-download aborts, records nothing; another takes over", async () => {
+    const redis = await startRedis();
+    const namespace = `mmk:test:${process.pid}:lost`;
     const dir = await tempDir("mmk-remote-lost-");
-    const coordinator = memoryCoordinator();
+    const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const coordA = redisCoordinator({ redis: client, namespace });
+    const coordB = redisCoordinator({ url: redis.url, namespace });
     const metadata = memoryMetadataStore();
     // A's source answers headers, then stalls on the body (and ignores the signal).
     const stalled = countingSource(async () => ({
@@ -137,14 +156,15 @@ describe("remote media: fetched once", () => {
     }));
     const good = countingSource(async () => bodyOf(BYTES));
     const root = path.join(dir.path, "media");
-    // memoryCoordinator does not renew: the lock is lost after lockTtlMs.
-    const remote = { coordinator, lockTtlMs: 400, timeoutMs: 30_000 };
-    const a = repositoryOn(root, metadata, 1, { ...remote, source: stalled });
-    const b = repositoryOn(root, metadata, 2, { ...remote, source: good });
+    const remote = { lockTtlMs: 1_000, timeoutMs: 30_000 };
+    const a = repositoryOn(root, metadata, 1, { ...remote, coordinator: coordA, source: stalled });
+    const b = repositoryOn(root, metadata, 2, { ...remote, coordinator: coordB, source: good });
     try {
       const first = a.lookup(REMOTE, "lost");
       while (stalled.calls === 0) await new Promise((r) => setTimeout(r, 10));
       const second = b.lookup(REMOTE, "lost");
+      // A's Redis connection goes away: its renewals fail and it must give the lock up.
+      client.disconnect(false);
       await rejectsWith(first, "M_UNKNOWN", 502, /Lost the lock/);
       assert.ok(stalled.signals[0]!.aborted, "A's download was aborted");
       const record = await second;
@@ -154,7 +174,9 @@ describe("remote media: fetched once", () => {
     } finally {
       await a.close();
       await b.close();
-      await coordinator.close();
+      await coordA.close();
+      await coordB.close();
+      await redis.close();
       await dir.cleanup();
     }
   });
