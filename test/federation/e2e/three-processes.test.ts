@@ -52,8 +52,8 @@ function startChild(configFile: string): Promise<Child> {
         resolve({ process: child, url: m[1]!, output: () => output });
       }
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${output}`));
