@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `matrix-media-kit` command line: `matrix-media-kit serve [--config FILE]` runs the media
- * server; `matrix-media-kit migrate --from STORE --to STORE` copies a datastore into another.
+ * server; `matrix-media-kit migrate --from STORE --to STORE` copies a datastore into another;
+ * `matrix-media-kit generate-key` prints a new federation signing key.
  *
  * @module
  */
@@ -10,17 +11,23 @@ import { fileURLToPath } from "node:url";
 import { ConfigError } from "../errors.js";
 import { MIGRATE_USAGE, runMigrate, UsageError, type CliIo } from "./migrate.js";
 import { printConfigError, runServe, SERVE_USAGE } from "./serve.js";
+import { GENERATE_KEY_USAGE, runGenerateKey } from "./generate-key.js";
 
 const USAGE = `Usage: matrix-media-kit <command> [options]
 
 Commands:
   serve      run the media server (embedded defaults, or --config FILE / MEDIA_CONFIG)
   migrate    copy (and optionally move) every blob from one datastore to another
+  generate-key  a new federation signing key (Synapse's key-file format)
 
 Run "matrix-media-kit <command> --help" for its options.
 `;
 
-const COMMAND_USAGE: Record<string, string> = { serve: SERVE_USAGE, migrate: MIGRATE_USAGE };
+const COMMAND_USAGE: Record<string, string> = {
+  serve: SERVE_USAGE,
+  migrate: MIGRATE_USAGE,
+  "generate-key": GENERATE_KEY_USAGE,
+};
 
 /**
  * Runs the CLI with `argv` (without the node and script paths); resolves to the exit code.
@@ -39,6 +46,7 @@ export async function main(
   try {
     if (command === "serve") return await runServe(rest, io, signal);
     if (command === "migrate") return await runMigrate(rest, io, signal);
+    if (command === "generate-key") return runGenerateKey(rest, io);
     if (command === undefined || command === "--help" || command === "-h" || command === "help") {
       io.stdout.write(USAGE);
       return command === undefined ? 2 : 0;

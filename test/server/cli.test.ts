@@ -112,3 +112,22 @@ describe("matrix-media-kit serve", () => {
     await assert.rejects(fetch(`${listening.url}/healthz`));
   });
 });
+
+describe("matrix-media-kit generate-key", () => {
+  it("prints a key in Synapse's format that parses back, and its public half", async () => {
+    const { parseSigningKey } = await import("../../src/federation/index.js");
+    const cap = captureIo();
+    assert.equal(await main(["generate-key", "--version", "a_media"], cap.io), 0);
+    const key = parseSigningKey(cap.out());
+    assert.equal(key.keyId, "ed25519:a_media");
+    assert.match(cap.out(), /^ed25519 a_media [A-Za-z0-9+/]{43}\n$/);
+    assert.ok(cap.err().includes(key.publicKeyBase64), cap.err());
+  });
+
+  it("refuses a bad version with the usage and exit code 2", async () => {
+    const cap = captureIo();
+    assert.equal(await main(["generate-key", "--version", "has space"], cap.io), 2);
+    assert.match(cap.err(), /--version must be/);
+    assert.match(cap.err(), /Usage: matrix-media-kit generate-key/);
+  });
+});
