@@ -33,6 +33,17 @@ describe("media server config validation", () => {
       ],
       [{ colour: "blue" }, {}, /Unknown config key colour/],
       [{ auth: { tokens: { abcd: "alice" } } }, {}, /auth\.tokens/],
+      [{ federation: { enabled: true } }, {}, /federation\.signingKeyPath/],
+      [{ federation: { enabld: true } }, {}, /Unknown config key federation\.enabld/],
+      [{ federation: { timeoutMs: 60_001 } }, {}, /federation\.timeoutMs/],
+      [{ federation: { maxRemoteBytes: "huge" } }, {}, /federation\.maxRemoteBytes/],
+      [{ federation: { allowRanges: "10.0.0.0/8" } }, {}, /federation\.allowRanges/],
+      [
+        { federation: { trustedKeyServers: [{ serverName: "matrix.org", verifyKeys: {} }] } },
+        {},
+        /federation\.trustedKeyServers\[0\]\.verifyKeys/,
+      ],
+      [{ listen: { tls: { certFile: "a.crt" } } }, {}, /listen\.tls\.keyFile/],
     ];
     for (const [raw, env, message] of cases) {
       assert.throws(
@@ -49,6 +60,16 @@ describe("media server config validation", () => {
     assert.equal(ok.machineId, 7);
     assert.equal(ok.listen.port, 8008);
     assert.equal(ok.metadata.embedded, "/srv/data/metadata");
+    assert.equal(ok.federation.enabled, false, "federation is opt-in");
+    const fed = resolveConfig(
+      { federation: { enabled: true, signingKeyPath: "keys/media.key", maxRemoteBytes: "20MiB" } },
+      {},
+      "/srv",
+    ).federation;
+    assert.equal(fed.signingKeyPath, "/srv/keys/media.key");
+    assert.equal(fed.maxRemoteBytes, 20 * 1024 * 1024);
+    assert.equal(fed.legacyFallback, false);
+    assert.equal(fed.serveKeys, true);
   });
 });
 

@@ -10,7 +10,16 @@ import {
   signRequest,
   verifyServerKeys,
 } from "../../../src/federation/index.js";
-import { countFederationRequests, createTls, startPeer, type Peer, type Tls } from "./fixture.js";
+import { ConfigError } from "../../../src/index.js";
+import { resolveConfig, startServer } from "../../server/helpers.js";
+import {
+  countFederationRequests,
+  createTls,
+  peerConfig,
+  startPeer,
+  type Peer,
+  type Tls,
+} from "./fixture.js";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -114,6 +123,16 @@ describe("federation between standalone servers", () => {
     assert.ok(meta.width < 640 && meta.height < 480, `${meta.width}x${meta.height}`);
     assert.ok(meta.format === "jpeg" || meta.format === "png", String(meta.format));
     assert.equal(counter.count("federation_thumbnail"), thumbsBefore, "no remote thumbnail asked");
+  });
+
+  it("a signing key file that cannot be read stops the start with a message naming the key", async () => {
+    const { raw } = await peerConfig(tls, { ip: "127.0.0.5", port: 0 });
+    raw.federation.signingKeyPath = `${tls.dir}/missing.key`;
+    await assert.rejects(startServer(resolveConfig(raw, {}, tls.dir)), (err: unknown) => {
+      assert.ok(ConfigError.is(err), String(err));
+      assert.match(err.message, /federation\.signingKeyPath/);
+      return true;
+    });
   });
 
   it("media missing on the remote is 404 M_NOT_FOUND on A", async () => {
