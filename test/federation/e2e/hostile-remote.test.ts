@@ -2,6 +2,7 @@
 // (createFederation's client → repository → fs datastore): each answer is refused with a clear
 // Matrix error, nothing is recorded, no blob or temp file is left, and the process is fine.
 import assert from "node:assert/strict";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -20,10 +21,7 @@ import { files } from "../../repository/remote/helpers.js";
 import { tempDir } from "../../harness/tmp.js";
 import { createTestCertificates } from "../keys/helpers.js";
 
-type Script = (
-  req: import("node:http").IncomingMessage,
-  res: import("node:http").ServerResponse,
-) => void;
+type Script = (req: IncomingMessage, res: ServerResponse) => void;
 
 const BOUNDARY = "b0undary";
 const multipart = (json: string, partHead: string, body: string, close = true) =>
