@@ -25,10 +25,13 @@ export type {
   CacheConfig,
   ConfigEnv,
   DatastoreConfig,
+  FederationConfig,
   HttpConfig,
+  ListenTlsConfig,
   MediaServerConfig,
   PreviewsConfig,
   ThumbnailsConfig,
+  TrustedKeyServerConfig,
 } from "./config-types.js";
 export type { MediaKind } from "../index.js";
 export { jsonLineLogger, type LogStreams, type ServerLogger } from "./logger.js";
