@@ -26,7 +26,10 @@ export function printConfigError(io: CliIo, err: Error): void {
   io.stderr.write(`invalid configuration: ${err.message.replace(/\s*\n\s*/g, " ").trim()}\n`);
 }
 
-/** Runs `serve` until `signal` aborts (SIGINT, SIGTERM); resolves to the exit code. */
+/**
+ * Runs `serve` until `signal` aborts (SIGINT, SIGTERM: in-flight requests drain for
+ * `shutdown.drainMs`); SIGHUP reloads the config. Resolves to the exit code.
+ */
 export async function runServe(argv: string[], io: CliIo, signal?: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -46,8 +49,8 @@ export async function runServe(argv: string[], io: CliIo, signal?: AbortSignal):
   const logger = jsonLineLogger(io);
   let server: Awaited<ReturnType<typeof startMediaServer>>;
   try {
-    const config = loadConfig({ file: values.config, env: io.env });
-    server = await startMediaServer(config, { logger });
+    const load = () => loadConfig({ file: values.config, env: io.env });
+    server = await startMediaServer(load(), { logger, loadConfig: load });
   } catch (err) {
     // Until every factory throws ConfigError, their TypeErrors and RangeErrors are bad options too.
     if (ConfigError.is(err) || err instanceof TypeError || err instanceof RangeError) {
@@ -56,12 +59,21 @@ export async function runServe(argv: string[], io: CliIo, signal?: AbortSignal):
     }
     throw err;
   }
-  // Without a signal the server runs until the process ends.
-  await new Promise((resolve) => {
-    if (signal?.aborted) resolve(undefined);
-    signal?.addEventListener("abort", resolve, { once: true });
-  });
+  // SIGHUP reloads the config; a refused one is logged by reload() and changes nothing.
+  const running = server;
+  const onHangup = (): void => void running.reload().catch(() => undefined);
+  process.on("SIGHUP", onHangup);
+  try {
+    // Without a signal the server runs until the process ends.
+    await new Promise((resolve) => {
+      if (signal?.aborted) resolve(undefined);
+      signal?.addEventListener("abort", resolve, { once: true });
+    });
+  } finally {
+    process.off("SIGHUP", onHangup);
+  }
   logger.info("shutting down", { signal: String(signal?.reason) });
   await server.close();
+  logger.info("shut down");
   return 0;
 }

@@ -7,6 +7,7 @@ import {
   redisRingCache,
   tieredCache,
   type MediaCache,
+  type RedisRingCache,
 } from "../cache/index.js";
 import { leaseMachineId, type MachineIdLease } from "../ids/index.js";
 import type { MediaServerConfig } from "./config-types.js";
@@ -20,6 +21,8 @@ export interface ServerCache {
   /** The lease when Redis is configured: its signal stops ID generation when lost. */
   lease: MachineIdLease | undefined;
   machineId: number;
+  /** The Redis ring, whose shard list a config reload replaces. */
+  ring?: RedisRingCache | undefined;
 }
 
 /** @internal */
@@ -49,7 +52,7 @@ export async function createServerCache(
   );
   await tiered.connect();
   shutdown.push(() => tiered.close?.());
-  return { cache: tiered, lease, machineId: lease.machineId };
+  return { cache: tiered, lease, machineId: lease.machineId, ring };
 }
 
 async function leaseFromRedis(

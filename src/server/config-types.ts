@@ -99,6 +99,8 @@ export interface MediaServerConfig {
   federation: FederationConfig;
   /** Timeouts, request bounds, rate limit, query tokens and the legacy freeze. */
   http: HttpConfig;
+  /** `shutdown.drainMs`: how long SIGTERM lets in-flight requests finish. */
+  shutdown: { drainMs: number };
 }
 
 /** The environment variables the configuration reads. */

@@ -36,5 +36,6 @@ export type {
 export type { MediaKind } from "../index.js";
 export { jsonLineLogger, type LogStreams, type ServerLogger } from "./logger.js";
 export { startMediaServer, type MediaServer, type StartMediaServerOptions } from "./start.js";
+export type { ReloadResult } from "./reload.js";
 // The repository and the types it names, for `MediaServer.repository`.
 export type * from "../index.js";

@@ -1,4 +1,7 @@
-// The HTTP server: `/healthz`, the media handler, and a Matrix 404 for everything else.
+// The HTTP server: `/healthz` (liveness), `/readyz` (readiness), the media handler, and a
+// Matrix 404 for everything else. Closing drains: the port stops accepting, idle keep-alive
+// connections close at once, in-flight requests get a deadline, then their sockets are
+// destroyed (an interrupted upload's cleanup runs before the stores behind it close).
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -6,6 +9,8 @@ import type { AddressInfo } from "node:net";
 import { ConfigError } from "../index.js";
 import { applyServerTimeouts, type ServerTimeouts } from "../http/index.js";
 import type { ServerLogger } from "./logger.js";
+import type { Readiness } from "./readiness.js";
+import { InFlight } from "./shutdown.js";
 
 /** The media handler's shape: resolves to false when the request is not a media route. */
 type MediaRequestHandler = (
@@ -22,7 +27,12 @@ export interface ListenOptions {
   tls?: { certFile: string; keyFile: string } | undefined;
   /** The body of `GET /_matrix/key/v2/server`, when this server publishes its key. */
   serverKeys?: (() => unknown) | undefined;
+  /** The dependency checks of `/readyz` (without: ready once started). */
+  ready?: (() => Promise<Readiness>) | undefined;
 }
+
+/** After the drain deadline, how long aborted handlers get to clean up. */
+const ABORT_GRACE_MS = 5_000;
 
 function sendJson(res: http.ServerResponse, status: number, body: string): void {
   res
@@ -54,7 +64,13 @@ function readTls(tls: NonNullable<ListenOptions["tls"]>): { cert: Buffer; key: B
 export interface ListeningServer {
   /** `http(s)://host:port` with the bound port (port 0 in the config picks a free one). */
   url: string;
-  close(): Promise<void>;
+  /** From now on `/readyz` runs its checks (it answers 503 `starting` until then). */
+  setReady(): void;
+  /**
+   * Drains and closes: `/readyz` answers 503 `draining`, no new connections, idle ones
+   * closed, in-flight requests get `drainMs`, then their sockets are destroyed.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 /** @internal */
@@ -65,12 +81,20 @@ export async function listen(
   logger: ServerLogger,
   options: ListenOptions = {},
 ): Promise<ListeningServer> {
-  const { tls, serverKeys } = options;
+  const { tls, serverKeys, ready } = options;
+  let state: "starting" | "ready" | "draining" = "starting";
+  const inFlight = new InFlight();
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.url === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok");
       return;
     }
+    if (req.url === "/readyz") {
+      answerReadiness(res, state, ready);
+      return;
+    }
+    // A kept-alive connection ends after the response it is carrying when draining.
+    if (state === "draining") res.setHeader("connection", "close");
     const path = req.url?.split("?")[0];
     if (serverKeys && (path === "/_matrix/key/v2/server" || path === "/_matrix/key/v2/server/")) {
       if (req.method !== "GET" && req.method !== "HEAD") {
@@ -84,7 +108,7 @@ export async function listen(
       sendJson(res, 200, JSON.stringify(serverKeys()));
       return;
     }
-    handler(req, res).then(
+    const work = handler(req, res).then(
       (handled) => {
         if (!handled) sendJson(res, 404, NOT_FOUND);
       },
@@ -94,6 +118,7 @@ export async function listen(
         res.end(INTERNAL);
       },
     );
+    inFlight.track(res, work);
   };
   const server = tls ? https.createServer(readTls(tls), onRequest) : http.createServer(onRequest);
   // Slow or idle clients must not hold sockets forever (a whole request, headers, keep-alive).
@@ -104,12 +129,48 @@ export async function listen(
   });
   const { port } = server.address() as AddressInfo;
   const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  let closing: Promise<void> | undefined;
+  const drainAndClose = async (drainMs: number): Promise<void> => {
+    state = "draining";
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    if (inFlight.size > 0) logger.info("draining", { inFlight: inFlight.size, drainMs });
+    if (!(await inFlight.settled(drainMs))) {
+      logger.warn("drain deadline passed: aborting requests", { inFlight: inFlight.size });
+    }
+    server.closeAllConnections();
+    await inFlight.settled(ABORT_GRACE_MS);
+    await closed;
+  };
   return {
     url: `${tls ? "https" : "http"}://${host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    setReady: () => {
+      if (state === "starting") state = "ready";
+    },
+    close: (drainMs = 0) => (closing ??= drainAndClose(drainMs)),
   };
+}
+
+function answerReadiness(
+  res: http.ServerResponse,
+  state: "starting" | "ready" | "draining",
+  ready: ListenOptions["ready"],
+): void {
+  const send = (answer: Readiness) =>
+    sendJson(
+      res,
+      answer.ready ? 200 : 503,
+      JSON.stringify({ ready: answer.ready, failed: answer.failed }),
+    );
+  if (state !== "ready") {
+    send({ ready: false, failed: [{ check: state, error: `the server is ${state}` }] });
+    return;
+  }
+  if (!ready) {
+    send({ ready: true, failed: [] });
+    return;
+  }
+  ready().then(send, (err: unknown) =>
+    send({ ready: false, failed: [{ check: "readiness", error: String(err) }] }),
+  );
 }

@@ -2,7 +2,6 @@
 // and starts listening. A failure part-way closes what was already opened.
 import type { MediaRepository } from "../index.js";
 import { createMediaHandler } from "../http/index.js";
-import { createServerAuth } from "./auth.js";
 import { createServerCache } from "./cache.js";
 import type { MediaServerConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
@@ -14,11 +13,18 @@ import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
 import { ShutdownStack } from "./shutdown.js";
+import { readinessChecks } from "./readiness.js";
+import { createLiveSettings, createReloader, type ReloadResult } from "./reload.js";
 
 /** Options of {@link startMediaServer}. */
 export interface StartMediaServerOptions {
   /** @defaultValue JSON lines on stdout (info) and stderr (warnings, errors) */
   logger?: ServerLogger;
+  /**
+   * How {@link MediaServer.reload} reads the config again, e.g.
+   * `() => loadConfig({ file })`. @defaultValue none: `reload()` is refused
+   */
+  loadConfig?: () => MediaServerConfig;
 }
 
 /** A running media server. */
@@ -30,7 +36,17 @@ export interface MediaServer {
   readonly machineId: number;
   /** Development token printed at start when no auth was configured. */
   readonly devToken: string | undefined;
-  /** Stops listening and closes the repository, stores, cache and lease (once). */
+  /**
+   * Re-reads the config (`options.loadConfig`) and applies what can change live: the Redis
+   * shard list, `auth` tokens and admins, `limits.rateLimit`. Other changed keys are named in
+   * `restartNeeded`. A refused config is logged, changes nothing, and rejects.
+   */
+  reload(): Promise<ReloadResult>;
+  /**
+   * Drains (`/readyz` 503, no new connections, in-flight requests get `shutdown.drainMs`,
+   * then their sockets are destroyed), then closes the repository, stores, cache and lease
+   * (once).
+   */
   close(): Promise<void>;
 }
 
@@ -57,16 +73,17 @@ export async function startMediaServer(
     // Datastores first: they do no I/O, so a refused driver option stops the start early.
     const datastore = createServerDatastore(config.datastores, shutdown);
     await sweepTemporaryFiles(datastore, logger);
-    const { cache, lease, machineId } = await createServerCache(config, shutdown, logger);
+    const { cache, lease, machineId, ring } = await createServerCache(config, shutdown, logger);
     const metadata = await createServerMetadata(config.metadata, shutdown, logger);
     const { federation, remote } = await createServerFederation(config, cache, shutdown, logger);
     const parts = { datastore, metadata, cache, machineId, lease, remote };
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
-    const { check, devToken } = createServerAuth(config.auth, config.serverName);
+    const live = createLiveSettings(config, logger);
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
-        ...handlerOptions(config.http, check, logger),
+        ...handlerOptions(config.http, live.check, logger),
+        rateLimit: live.rateLimit, // replaced on reload
         // Inbound federation is verified here (X-Matrix against the origin's published keys).
         ...(federation && { authenticateServer: (req) => federation.authenticateServer(req) }),
       }),
@@ -75,15 +92,26 @@ export async function startMediaServer(
       tls: config.listen.tls,
       serverKeys:
         federation && config.federation.serveKeys ? () => federation.serverKeys() : undefined,
+      ready: readinessChecks(metadata, () => datastore.all()),
     });
-    shutdown.push(() => server.close());
+    shutdown.push(() => server.close(config.shutdown.drainMs));
     logStartup(logger, config, {
       url: server.url,
       machineId,
       leased: lease !== undefined,
-      devToken,
+      devToken: live.devToken,
     });
-    return { url: server.url, repository, machineId, devToken, close: () => shutdown.close() };
+    server.setReady();
+    const reload = createReloader({ config, load: options.loadConfig, logger, live, ring });
+    const { devToken } = live;
+    return {
+      url: server.url,
+      repository,
+      machineId,
+      devToken,
+      reload,
+      close: () => shutdown.close(),
+    };
   } catch (err) {
     await shutdown.close();
     throw err;

@@ -33,7 +33,9 @@ export interface RedisRingCache extends MediaCache {
   connect(): Promise<void>;
   /**
    * Replaces the shard list at runtime (config reload). Shards whose name and target are
-   * unchanged keep their connections; removed shards are closed; new ones connect lazily.
+   * unchanged keep their connections; removed shards are closed; new ones connect lazily
+   * and have the namespace purged before they serve (a shard removed and re-added missed
+   * the deletes made meanwhile).
    */
   setShards(shards: readonly RedisShard[]): Promise<void>;
   /** Per-shard state, for health checks. */
@@ -173,10 +175,14 @@ function setShards(state: RingState, specs: readonly RedisShard[]): void {
   if (state.closed) return;
   const next = createShards(specs, "setShards shards");
   const hashRing = new HashRing(next.map((s) => s.name));
-  const kept = next.map(
-    (fresh) =>
-      state.shards.find((s) => s.name === fresh.name && s.target === fresh.target) ?? fresh,
-  );
+  const kept = next.map((fresh) => {
+    const current = state.shards.find((s) => s.name === fresh.name && s.target === fresh.target);
+    if (current) return current;
+    // A shard (re-)added at runtime may hold entries from before it left the ring, which
+    // deletes made meanwhile never reached: its namespace is purged before it serves.
+    fresh.purgeOnRejoin = true;
+    return fresh;
+  });
   const removed = state.shards.filter((s) => !kept.includes(s));
   state.shards = kept;
   state.hashRing = hashRing;
