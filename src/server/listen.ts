@@ -134,6 +134,7 @@ export async function listen(
     state = "draining";
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    inFlight.closeAfterResponses();
     if (inFlight.size > 0) logger.info("draining", { inFlight: inFlight.size, drainMs });
     if (!(await inFlight.settled(drainMs))) {
       logger.warn("drain deadline passed: aborting requests", { inFlight: inFlight.size });

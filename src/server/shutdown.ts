@@ -47,6 +47,7 @@ export function resolveShutdown(o: ConfigObject): { drainMs: number } {
  */
 export class InFlight {
   readonly #requests = new Set<Promise<unknown>>();
+  readonly #responses = new Set<ServerResponse>();
   #idle: (() => void) | undefined;
 
   get size(): number {
@@ -61,10 +62,17 @@ export class InFlight {
     });
     const done = Promise.allSettled([closed, work]);
     this.#requests.add(done);
+    this.#responses.add(res);
     void done.then(() => {
       this.#requests.delete(done);
+      this.#responses.delete(res);
       if (this.#requests.size === 0) this.#idle?.();
     });
+  }
+
+  /** Makes every connection end after the response it carries (when not yet sent). */
+  closeAfterResponses(): void {
+    for (const res of this.#responses) if (!res.headersSent) res.setHeader("connection", "close");
   }
 
   /** Resolves true when nothing is in flight, false once `ms` passed first. */
