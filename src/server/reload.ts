@@ -56,11 +56,19 @@ function keyName(key: string): string {
   return key;
 }
 
+/** Compared whole: a changed token is named `auth.tokens`, never by the token itself. */
+const WHOLE = new Set(["auth.tokens"]);
+
 /** Leaf values by dotted key; datastores by id, other arrays whole. */
 function leaves(value: unknown, key: string, out: Map<string, string>): Map<string, string> {
   if (key === "datastores" && Array.isArray(value)) {
     for (const d of value as Array<{ id: string }>) leaves(d, `datastores.${d.id}`, out);
-  } else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+  } else if (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !WHOLE.has(key)
+  ) {
     for (const [k, v] of Object.entries(value)) leaves(v, key ? `${key}.${k}` : k, out);
   } else {
     out.set(key, JSON.stringify(value) ?? "undefined");
