@@ -8,7 +8,21 @@ import type { MediaServerConfig } from "./config-types.js";
 import { handlerOptions } from "./handler.js";
 import type { ServerLogger } from "./logger.js";
 
-/** What {@link MediaServer.reload} changed, by config key. */
+/**
+ * What `MediaServer.reload()` changed, by config key.
+ *
+ * @example
+ * ```ts
+ * const server = await startMediaServer(loadConfig({ file }), {
+ *   loadConfig: () => loadConfig({ file }),
+ * });
+ * process.on("SIGHUP", () => {
+ *   server.reload().then(({ restartNeeded }) => {
+ *     if (restartNeeded.length > 0) console.warn(`restart to apply ${restartNeeded.join(", ")}`);
+ *   }, () => undefined); // a refused config is logged and changes nothing
+ * });
+ * ```
+ */
 export interface ReloadResult {
   /** Changed keys now in force (e.g. `cache.redis.shards`, `auth.admins`). */
   applied: string[];

@@ -26,9 +26,12 @@ export interface Child {
 }
 
 /** A temp directory with a config file; `dir` holds the data (fs datastore, sqlite). */
-export async function tempConfig(
-  config: Record<string, unknown>,
-): Promise<{ dir: string; file: string; write(c: unknown): Promise<void>; remove(): Promise<void> }> {
+export async function tempConfig(config: Record<string, unknown>): Promise<{
+  dir: string;
+  file: string;
+  write(c: unknown): Promise<void>;
+  remove(): Promise<void>;
+}> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "mmk-lifecycle-"));
   const file = path.join(dir, "media.yaml");
   const write = (c: unknown) => writeFile(file, typeof c === "string" ? c : stringify(c));
@@ -99,9 +102,27 @@ export async function startChild(configFile: string): Promise<Child> {
   try {
     const m = await waitFor(/"msg":"media server listening".*?"url":"([^"]+)"/);
     const url = m[1]!;
-    return { process: child, url, port: Number(new URL(url).port), output: () => output, waitFor, exited };
+    return {
+      process: child,
+      url,
+      port: Number(new URL(url).port),
+      output: () => output,
+      waitFor,
+      exited,
+    };
   } catch (err) {
     child.kill("SIGKILL");
+    if (child.exitCode === null && child.signalCode === null) await exited;
+    throw err;
+  }
+}
+
+/** {@link startChild} on a {@link tempConfig}, removing the directory when it fails to start. */
+export async function startIn(cfg: { file: string; remove(): Promise<void> }): Promise<Child> {
+  try {
+    return await startChild(cfg.file);
+  } catch (err) {
+    await cfg.remove();
     throw err;
   }
 }

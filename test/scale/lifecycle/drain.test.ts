@@ -11,7 +11,7 @@ import {
   filesUnder,
   notBuilt,
   rawConnection,
-  startChild,
+  startIn,
   stopChild,
   tempConfig,
   uploadHead,
@@ -29,7 +29,7 @@ async function uploadsOf(dir: string): Promise<number> {
 describe("SIGTERM drains in-flight requests", { skip: notBuilt }, () => {
   it("lets a trickled upload finish, answers /readyz 503 meanwhile, exits 0", async () => {
     const cfg = await tempConfig(baseConfig({ shutdown: { drainMs: 60_000 } }));
-    const child = await startChild(cfg.file);
+    const child = await startIn(cfg);
     try {
       const before = await rawConnection(child.port);
       await before.send(`GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n`);
@@ -73,7 +73,7 @@ describe("SIGTERM drains in-flight requests", { skip: notBuilt }, () => {
 
   it("aborts an upload still trickling at drainMs: no blob, record or temp file", async () => {
     const cfg = await tempConfig(baseConfig({ shutdown: { drainMs: 1_000 } }));
-    const child = await startChild(cfg.file);
+    const child = await startIn(cfg);
     try {
       const upload = await rawConnection(child.port);
       await upload.send(uploadHead(child.port, 100_000) + Buffer.alloc(5_000, 1).toString());

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { after, before, describe, it } from "node:test";
 import { startRedisShards, type RedisProcess } from "../../harness/redis.js";
-import { ALICE, baseConfig, notBuilt, startChild, stopChild, tempConfig, UPLOAD } from "./child.js";
+import { ALICE, baseConfig, notBuilt, startIn, stopChild, tempConfig, UPLOAD } from "./child.js";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -45,7 +45,7 @@ describe("SIGHUP reloads the config", { skip: notBuilt }, () => {
   it("refuses a broken file, keeps serving, then applies auth and names restart keys", async () => {
     const config = baseConfig();
     const cfg = await tempConfig(config);
-    const child = await startChild(cfg.file);
+    const child = await startIn(cfg);
     try {
       await cfg.write("serverName: [unclosed\n");
       child.process.kill("SIGHUP");
@@ -93,7 +93,7 @@ describe("SIGHUP reloads the config", { skip: notBuilt }, () => {
       const [ca, cb] = clients as [Redis, Redis];
       const config = baseConfig({ cache: { redis: { shards: [a.url], namespace: "hup" } } });
       const cfg = await tempConfig(config);
-      const child = await startChild(cfg.file);
+      const child = await startIn(cfg);
       try {
         const first = Buffer.from("first blob, cached on shard a");
         const one = await upload(child.url, ALICE, first);
