@@ -115,6 +115,7 @@ export interface ReloadTargets {
 export function createReloader(targets: ReloadTargets): () => Promise<ReloadResult> {
   const { logger, live, ring } = targets;
   let inForce = targets.config;
+  const leaseShard = targets.config.cache.redis?.shards[0];
   let queue: Promise<unknown> = Promise.resolve();
   const reloadOnce = async (): Promise<ReloadResult> => {
     let next: MediaServerConfig;
@@ -139,6 +140,10 @@ export function createReloader(targets: ReloadTargets): () => Promise<ReloadResu
           : inForce.cache,
       };
       const restartNeeded = changed.filter((k) => !applied.includes(k));
+      // The machine-ID lease and the invalidation channel stay on the first shard of start.
+      if (shards && shards.shards[0] !== leaseShard) {
+        restartNeeded.push("cache.redis.shards[0]");
+      }
       logger.info("config reloaded", { applied, restartNeeded });
       if (restartNeeded.length > 0) {
         logger.warn(`config change needs a restart: ${restartNeeded.join(", ")}`, {

@@ -103,7 +103,10 @@ describe("SIGHUP reloads the config", { skip: notBuilt }, () => {
         await cfg.write({ ...config, cache: { redis: { shards: [b.url], namespace: "hup" } } });
         child.process.kill("SIGHUP");
         const line = await child.waitFor(RELOADED);
-        assert.deepEqual(JSON.parse(line[0]).applied, ["cache.redis.shards"]);
+        const result = JSON.parse(line[0]) as Record<string, string[]>;
+        assert.deepEqual(result.applied, ["cache.redis.shards"]);
+        // The machine-ID lease and the invalidation channel stay on the first shard of start.
+        assert.deepEqual(result.restartNeeded, ["cache.redis.shards[0]"]);
 
         const second = Buffer.from("second blob, cached on shard b");
         const two = await upload(child.url, ALICE, second);
