@@ -99,16 +99,41 @@ async function filesUnder(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => e.name);
 }
 
-/** Runs `op` (returns its own timed ms) one after another for about `ms`; MB/s over timed work. */
-async function rate(op: () => Promise<number>, size: number, ms: number): Promise<number> {
+interface Timed {
+  ms: number;
+  /** Process CPU (user + system, every thread) while `work` ran, µs. */
+  cpuUs: number;
+}
+
+async function timed(work: () => Promise<void>): Promise<Timed> {
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await work();
+  const used = process.cpuUsage(cpu);
+  return { ms: performance.now() - start, cpuUs: used.user + used.system };
+}
+
+/**
+ * Runs `op` one after another for about `ms`: MB/s over the timed work, and this process's
+ * CPU ms per MB (less sensitive to other load on the machine than wall time).
+ */
+async function rate(
+  op: () => Promise<Timed>,
+  size: number,
+  ms: number,
+): Promise<{ mbps: number; cpuPerMb: number }> {
   const end = performance.now() + ms;
-  let timed = 0;
+  let wall = 0;
+  let cpuUs = 0;
   let n = 0;
   while (n < 3 || performance.now() < end) {
-    timed += await op();
+    const t = await op();
+    wall += t.ms;
+    cpuUs += t.cpuUs;
     n++;
   }
-  return (n * size) / 1e6 / (timed / 1000);
+  const mb = (n * size) / 1e6;
+  return { mbps: mb / (wall / 1000), cpuPerMb: cpuUs / 1000 / mb };
 }
 
 async function throughput(peer: Peer, dir: string): Promise<void> {
@@ -120,44 +145,44 @@ async function throughput(peer: Peer, dir: string): Promise<void> {
   const agent = new Agent({ connect: { ca: peer.ca } });
 
   // Ours: lookup miss -> federation fetch -> ingest -> record; then the stored body, read.
-  const ours = async (size: number): Promise<number> => {
+  const ours = async (size: number): Promise<Timed> => {
     const mediaId = peerMediaId(size, counter++);
-    const start = performance.now();
-    const { body } = await repo.download(peer.serverName, mediaId);
-    await consume(body, size);
-    const ms = performance.now() - start;
+    const t = await timed(async () => {
+      const { body } = await repo.download(peer.serverName, mediaId);
+      await consume(body, size);
+    });
     await repo.delete(peer.serverName, mediaId);
-    return ms;
+    return t;
   };
   // The baseline: one signed request, the multipart read, the bytes streamed into a file
   // (optionally hashed, as the content-addressed store must), the file read back.
-  const raw = async (size: number, hash: boolean): Promise<number> => {
+  const raw = async (size: number, hash: boolean): Promise<Timed> => {
     const mediaId = peerMediaId(size, counter++);
     const uri = `/_matrix/federation/v1/media/download/${mediaId}`;
     const file = path.join(rawDir, mediaId);
-    const start = performance.now();
-    const authorization = signRequest(key, {
-      method: "GET",
-      uri,
-      origin: SERVER,
-      destination: peer.serverName,
+    const t = await timed(async () => {
+      const authorization = signRequest(key, {
+        method: "GET",
+        uri,
+        origin: SERVER,
+        destination: peer.serverName,
+      });
+      const res = await request(`${peer.baseUrl}${uri}`, {
+        dispatcher: agent,
+        headers: { authorization },
+      });
+      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+      const contentType = res.headers["content-type"];
+      const { part } = await readFederationMultipart(res.body, String(contentType));
+      const stream = part.stream!;
+      const sha = hash ? createHash("sha256") : undefined;
+      if (sha) stream.on("data", (chunk: Buffer) => sha.update(chunk));
+      await pipeline(stream, createWriteStream(file));
+      sha?.digest("hex");
+      await consume({ stream: createReadStream(file) }, size);
     });
-    const res = await request(`${peer.baseUrl}${uri}`, {
-      dispatcher: agent,
-      headers: { authorization },
-    });
-    if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-    const contentType = res.headers["content-type"];
-    const { part } = await readFederationMultipart(res.body, String(contentType));
-    const stream = part.stream!;
-    const sha = hash ? createHash("sha256") : undefined;
-    if (sha) stream.on("data", (chunk: Buffer) => sha.update(chunk));
-    await pipeline(stream, createWriteStream(file));
-    sha?.digest("hex");
-    await consume({ stream: createReadStream(file) }, size);
-    const ms = performance.now() - start;
     await rm(file);
-    return ms;
+    return t;
   };
 
   try {
@@ -174,21 +199,19 @@ async function throughput(peer: Peer, dir: string): Promise<void> {
         await raw(size, false);
         await raw(size, true);
       }
-      let best = { ours: 0, raw: 0, hashed: 0 };
+      const best = { ours: [0, Infinity], raw: [0, Infinity], hashed: [0, Infinity] };
+      const keep = (side: keyof typeof best, r: { mbps: number; cpuPerMb: number }) => {
+        best[side] = [Math.max(best[side][0]!, r.mbps), Math.min(best[side][1]!, r.cpuPerMb)];
+      };
       for (let round = 0; round < ROUNDS; round++) {
-        const o = await rate(() => ours(size), size, ms);
-        const r = await rate(() => raw(size, false), size, ms);
-        const h = await rate(() => raw(size, true), size, ms);
-        best = {
-          ours: Math.max(best.ours, o),
-          raw: Math.max(best.raw, r),
-          hashed: Math.max(best.hashed, h),
-        };
+        keep("ours", await rate(() => ours(size), size, ms));
+        keep("raw", await rate(() => raw(size, false), size, ms));
+        keep("hashed", await rate(() => raw(size, true), size, ms));
       }
       report({
         name: `remote download ${label} (fetch, store, read back)`,
-        value: best.ours,
-        baseline: best.raw,
+        value: best.ours[0]!,
+        baseline: best.raw[0]!,
         baselineName: "undici + multipart -> file",
         unit: "MB/s",
         target: 0.8,
@@ -196,10 +219,19 @@ async function throughput(peer: Peer, dir: string): Promise<void> {
       });
       report({
         name: `remote download ${label}, vs a hashing baseline`,
-        value: best.ours,
-        baseline: best.hashed,
+        value: best.ours[0]!,
+        baseline: best.hashed[0]!,
         baselineName: "... + sha256",
         unit: "MB/s",
+      });
+      report({
+        name: `remote download ${label}: CPU of this process`,
+        value: best.ours[1]!,
+        baseline: best.raw[1]!,
+        baselineName: "undici + multipart -> file",
+        unit: "ms/MB",
+        lowerIsBetter: true,
+        note: `with sha256: ${best.hashed[1]!.toFixed(2)} ms/MB`,
       });
     }
   } finally {
