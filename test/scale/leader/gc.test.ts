@@ -73,7 +73,7 @@ describe("collectOrphanBlobs", () => {
     assert.deepEqual([later.deleted, later.referenced], [0, 1]);
     const { body } = await b.download(record.origin, record.mediaId);
     const chunks: Buffer[] = [];
-    for await (const chunk of body.stream) chunks.push(chunk as Buffer);
+    for await (const chunk of body.stream!) chunks.push(chunk as Buffer);
     assert.deepEqual(Buffer.concat(chunks), bytes);
   });
 
