@@ -1,5 +1,6 @@
 // The validated configuration of the media server, as `resolveConfig` returns it.
 import type { HttpConfig } from "./config-http.js";
+import type { BackgroundConfig } from "./config-background.js";
 import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
 
@@ -99,6 +100,8 @@ export interface MediaServerConfig {
   federation: FederationConfig;
   /** Timeouts, request bounds, rate limit, query tokens and the legacy freeze. */
   http: HttpConfig;
+  /** The leader lease and the jobs only the leader runs. */
+  background: BackgroundConfig;
 }
 
 /** The environment variables the configuration reads. */

@@ -54,6 +54,7 @@ export function createServerRepository(
       ...(parts.remote && { remote: parts.remote }),
       limits: {
         maxUploadBytes: config.limits.maxUploadBytes,
+        ...(config.background.enabled && { sweepIntervalMs: 0 }), // the leader sweeps
         ...(config.limits.maxPendingPerUser !== undefined && {
           maxPendingPerUser: config.limits.maxPendingPerUser,
         }),

@@ -3,6 +3,7 @@
 import type { MediaRepository } from "../index.js";
 import { createMediaHandler } from "../http/index.js";
 import { createServerAuth } from "./auth.js";
+import { startBackground } from "./background.js";
 import { createServerCache } from "./cache.js";
 import type { MediaServerConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
@@ -59,10 +60,16 @@ export async function startMediaServer(
     await sweepTemporaryFiles(datastore, logger);
     const { cache, lease, machineId } = await createServerCache(config, shutdown, logger);
     const metadata = await createServerMetadata(config.metadata, shutdown, logger);
-    const { federation, remote } = await createServerFederation(config, cache, shutdown, logger);
+    const { federation, remote, coordinator } = await createServerFederation(
+      config,
+      cache,
+      shutdown,
+      logger,
+    );
     const parts = { datastore, metadata, cache, machineId, lease, remote };
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
+    startBackground(config, { coordinator, repository, metadata, datastore }, shutdown, logger);
     const { check, devToken } = createServerAuth(config.auth, config.serverName);
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
