@@ -16,3 +16,5 @@ export type {
 } from "./jobs.js";
 export { collectOrphanBlobs, purgeRemoteMedia, DEFAULT_ORPHAN_GRACE_MS } from "./gc.js";
 export type { CollectOrphanBlobsOptions, OrphanBlobCounts, PurgeRemoteMediaOptions } from "./gc.js";
+// The types the jobs name (repository, stores, coordinator), as the root entry exports them.
+export type * from "../index.js";

@@ -116,6 +116,7 @@ export interface ConfigEnv {
 }
 
 export type { HttpConfig } from "./config-http.js";
+export type { BackgroundConfig } from "./config-background.js";
 export type {
   FederationConfig,
   ListenTlsConfig,

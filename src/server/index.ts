@@ -22,6 +22,7 @@ export {
 } from "./config.js";
 export type {
   AuthConfig,
+  BackgroundConfig,
   CacheConfig,
   ConfigEnv,
   DatastoreConfig,
