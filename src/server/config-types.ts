@@ -2,6 +2,7 @@
 import type { HttpConfig } from "./config-http.js";
 import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
+import type { MediaServerRole } from "./roles.js";
 
 /**
  * One `datastores[]` entry: where blobs of the listed kinds are written. Other keys are the
@@ -99,6 +100,12 @@ export interface MediaServerConfig {
   federation: FederationConfig;
   /** Timeouts, request bounds, rate limit, query tokens and the legacy freeze. */
   http: HttpConfig;
+  /**
+   * What this process serves; a route of another role is answered `404 M_UNRECOGNIZED`.
+   * `background` is the maintenance run by one process of the deployment. Every role by
+   * default, in this order.
+   */
+  roles: MediaServerRole[];
 }
 
 /** The environment variables the configuration reads. */

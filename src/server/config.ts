@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { ConfigError, MEDIA_KINDS, type MediaKind } from "../index.js";
 import { parseMachineId } from "../ids/index.js";
 import { resolveHttp } from "./config-http.js";
+import { resolveRoles } from "./roles.js";
 import type {
   AuthConfig,
   CacheConfig,
@@ -58,6 +59,7 @@ const TOP_LEVEL_KEYS = [
   "previews",
   "federation",
   "freezeLegacy",
+  "roles",
 ] as const;
 
 /**
@@ -148,6 +150,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     previews: resolvePreviews(readObject(c.previews, "previews")),
     federation: resolveFederation(c.federation, resolvePath),
     http: resolveHttp(c, listen, limits, readObject(c.auth, "auth")),
+    roles: resolveRoles(c.roles),
   };
 }
 
