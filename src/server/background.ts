@@ -70,7 +70,7 @@ function serverJobs(config: MediaServerConfig, parts: BackgroundParts): Backgrou
 
 /**
  * Starts competing for the leader lease and running the jobs on it; both stop at shutdown.
- * Does nothing when `background.enabled` is false or `config.roles.background` is false.
+ * Does nothing when `background.enabled` is false or the process does not have the `background` role.
  * @internal
  */
 export function startBackground(
@@ -79,8 +79,7 @@ export function startBackground(
   shutdown: ShutdownStack,
   logger: ServerLogger,
 ): void {
-  const roles = (config as { roles?: { background?: boolean } }).roles;
-  if (!config.background.enabled || roles?.background === false) return;
+  if (!config.background.enabled || !config.roles.includes("background")) return;
   const leader = createLeaderElection({
     coordinator: parts.coordinator,
     ttlMs: config.background.leaseTtlMs,

@@ -3,6 +3,7 @@ import type { HttpConfig } from "./config-http.js";
 import type { BackgroundConfig } from "./config-background.js";
 import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
+import type { MediaServerRole } from "./roles.js";
 
 /**
  * One `datastores[]` entry: where blobs of the listed kinds are written. Other keys are the
@@ -102,6 +103,12 @@ export interface MediaServerConfig {
   http: HttpConfig;
   /** The leader lease and the jobs only the leader runs. */
   background: BackgroundConfig;
+  /**
+   * What this process serves; a route of another role is answered `404 M_UNRECOGNIZED`.
+   * `background` is the maintenance run by one process of the deployment. Every role by
+   * default, in this order.
+   */
+  roles: MediaServerRole[];
 }
 
 /** The environment variables the configuration reads. */

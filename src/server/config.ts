@@ -10,6 +10,7 @@ import { ConfigError, MEDIA_KINDS, type MediaKind } from "../index.js";
 import { parseMachineId } from "../ids/index.js";
 import { resolveHttp } from "./config-http.js";
 import { resolveBackground } from "./config-background.js";
+import { resolveRoles } from "./roles.js";
 import type {
   AuthConfig,
   CacheConfig,
@@ -60,6 +61,7 @@ const TOP_LEVEL_KEYS = [
   "federation",
   "freezeLegacy",
   "background",
+  "roles",
 ] as const;
 
 /**
@@ -151,6 +153,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     federation: resolveFederation(c.federation, resolvePath),
     http: resolveHttp(c, listen, limits, readObject(c.auth, "auth")),
     background: resolveBackground(c.background),
+    roles: resolveRoles(c.roles),
   };
 }
 

@@ -14,6 +14,7 @@ import { jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
+import { routesOfRoles, type MediaServerRole } from "./roles.js";
 import { ShutdownStack } from "./shutdown.js";
 
 /** Options of {@link startMediaServer}. */
@@ -29,6 +30,8 @@ export interface MediaServer {
   readonly repository: MediaRepository;
   /** The machine ID in use (leased in Redis when `cache.redis` is configured). */
   readonly machineId: number;
+  /** The roles this process serves (`roles` of the config). */
+  readonly roles: readonly MediaServerRole[];
   /** Development token printed at start when no auth was configured. */
   readonly devToken: string | undefined;
   /** Stops listening and closes the repository, stores, cache and lease (once). */
@@ -60,13 +63,9 @@ export async function startMediaServer(
     await sweepTemporaryFiles(datastore, logger);
     const { cache, lease, machineId } = await createServerCache(config, shutdown, logger);
     const metadata = await createServerMetadata(config.metadata, shutdown, logger);
-    const { federation, remote, coordinator } = await createServerFederation(
-      config,
-      cache,
-      shutdown,
-      logger,
-    );
-    const parts = { datastore, metadata, cache, machineId, lease, remote };
+    const federated = await createServerFederation(config, cache, shutdown, logger);
+    const { coordinator, federation, remote } = federated;
+    const parts = { datastore, metadata, cache, machineId, lease, remote, coordinator };
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
     startBackground(config, { coordinator, repository, metadata, datastore }, shutdown, logger);
@@ -74,6 +73,7 @@ export async function startMediaServer(
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
         ...handlerOptions(config.http, check, logger),
+        routes: routesOfRoles(config.roles),
         // Inbound federation is verified here (X-Matrix against the origin's published keys).
         ...(federation && { authenticateServer: (req) => federation.authenticateServer(req) }),
       }),
@@ -90,7 +90,15 @@ export async function startMediaServer(
       leased: lease !== undefined,
       devToken,
     });
-    return { url: server.url, repository, machineId, devToken, close: () => shutdown.close() };
+    const { roles } = config;
+    return {
+      url: server.url,
+      repository,
+      machineId,
+      roles,
+      devToken,
+      close: () => shutdown.close(),
+    };
   } catch (err) {
     await shutdown.close();
     throw err;
@@ -106,6 +114,7 @@ function logStartup(
   logger.info("media server listening", {
     url: state.url,
     serverName: config.serverName,
+    roles: config.roles,
     machineId: state.machineId,
     machineIdLeased: state.leased,
     datastores: config.datastores.map((d) => ({
