@@ -83,16 +83,17 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** Samples RSS every few milliseconds while `fn` runs; returns the peak growth in MB. */
+/** Samples RSS every `intervalMs` (5) while `fn` runs; returns the peak growth in MB. */
 export async function peakRssDuring<T>(
   fn: () => Promise<T>,
+  intervalMs = 5,
 ): Promise<{ result: T; peakMb: number }> {
   globalThis.gc?.();
   const base = process.memoryUsage.rss();
   let peak = base;
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss());
-  }, 5);
+  }, intervalMs);
   try {
     const result = await fn();
     peak = Math.max(peak, process.memoryUsage.rss());

@@ -1,6 +1,6 @@
 // Puts: stream into a temporary file on the same filesystem, fsync, rename into place.
 import { constants } from "node:fs";
-import { lstat, mkdir, open, rename, unlink, type FileHandle } from "node:fs/promises";
+import { lstat, mkdir, open, rename, unlink, utimes, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { ready, relPath, temporaryName, type FsState } from "./fs-state.js";
 import { assertPutOptions, finishPut, HashingSource, refuseReadOnly } from "./internal.js";
@@ -58,6 +58,10 @@ async function publish(
   const existing = await lstat(final).catch(() => undefined);
   if (existing?.isFile() && existing.size === size) {
     await unlink(tmp).catch(() => undefined);
+    // A reused blob is young again: orphan GC spares blobs younger than its grace period,
+    // and this one may be about to get a record from an upload in another process.
+    const now = new Date();
+    await utimes(final, now, now).catch(() => undefined);
   } else {
     await mkdir(path.dirname(final), { recursive: true });
     await rename(tmp, final);

@@ -154,7 +154,9 @@ export function createMediaHandler(
   const handleMedia: MediaHandler = async (req, res, target) => {
     const parsed = parseTarget(target?.url ?? req.url ?? "/", apis);
     if (!parsed) return false;
-    const route = matchRoute(parsed, ROUTES);
+    const matched = matchRoute(parsed, ROUTES);
+    // A route this handler does not serve is answered exactly as an unknown path.
+    const route = matched && settings.serves(matched.route.name) ? matched : undefined;
     settings.writeStalls.watch(res);
     try {
       if (req.method === "OPTIONS") {

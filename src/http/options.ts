@@ -82,6 +82,13 @@ export interface MediaHandlerOptions {
    * @defaultValue 4
    */
   maxConcurrentUploadsPerUser?: number;
+  /**
+   * Which routes this handler serves, e.g. one role of a deployment split by path. A route it
+   * does not serve is answered as an unknown path (`404 M_UNRECOGNIZED`), so a misrouted
+   * request is visible, and logged at warn once per route. Asked at most once per route name.
+   * @defaultValue every route
+   */
+  routes?: (route: MediaRouteName) => boolean;
 }
 
 /** Options of {@link MediaHandlerOptions.auth}. */

@@ -10,6 +10,7 @@ import {
   type MediaHandlerOptions,
 } from "./options.js";
 import { HandlerStats } from "./stats.js";
+import type { MediaRouteName } from "./target.js";
 
 /**
  * The validated options with their defaults applied, shared by every route.
@@ -31,6 +32,8 @@ export interface HandlerSettings {
   uploads: UploadSlots;
   writeStalls: WriteStallWatch;
   stats: HandlerStats;
+  /** False for a route the `routes` option leaves out (logged once per route). */
+  serves(route: MediaRouteName): boolean;
 }
 
 function received(value: unknown): string {
@@ -113,6 +116,28 @@ function checkLimits(options: MediaHandlerOptions) {
   };
 }
 
+/** The `routes` option, asked once per route name; a route left out is logged once. */
+function routeFilter(
+  routes: MediaHandlerOptions["routes"],
+  logger: RepositoryLogger | undefined,
+): HandlerSettings["serves"] {
+  if (routes === undefined) return () => true;
+  const decided = new Map<MediaRouteName, boolean>();
+  return (route) => {
+    let served = decided.get(route);
+    if (served === undefined) {
+      served = routes(route) === true;
+      decided.set(route, served);
+      if (!served) {
+        logger?.warn("a request for a route this process does not serve: answering 404", {
+          route,
+        });
+      }
+    }
+    return served;
+  };
+}
+
 /**
  * Validates the factory arguments of {@link createMediaHandler}.
  * @internal
@@ -136,6 +161,7 @@ export function resolveSettings(
   expectFunction(options.authenticate, "authenticate", "(req, { accessToken }) => user", false);
   expectFunction(options.rateLimit, "rateLimit", "(context) => ms | undefined", true);
   expectFunction(options.authenticateServer, "authenticateServer", "(req) => serverName", true);
+  expectFunction(options.routes, "routes", "(route) => boolean", true);
   const freeze = checkFreeze(options.freezeLegacy ?? DEFAULT_MEDIA_HANDLER_OPTIONS.freezeLegacy);
   const cacheControl = options.cacheControl ?? DEFAULT_MEDIA_HANDLER_OPTIONS.cacheControl;
   if (typeof cacheControl !== "string" || cacheControl === "" || /[\r\n]/.test(cacheControl)) {
@@ -161,6 +187,7 @@ export function resolveSettings(
     authenticateServer: options.authenticateServer,
     rateLimit: options.rateLimit,
     logger: options.logger,
+    serves: routeFilter(options.routes, options.logger),
     cacheControl,
     freezes: freeze !== false,
     isFrozen: (record) =>

@@ -1,6 +1,8 @@
 // The state every flow of the repository shares, passed explicitly to the module-scope
 // functions of ingest, pending, download, thumbnails, previews and maintenance.
 import type { MediaCache } from "../cache/types.js";
+import { memoryCoordinator } from "../coordination/memory.js";
+import type { Coordinator } from "../coordination/types.js";
 import type { Datastore } from "../datastore/types.js";
 import { MediaError } from "../errors.js";
 import { isValidMediaId, isValidServerName } from "../ids/validate.js";
@@ -78,8 +80,13 @@ export interface RepositoryContext {
    * media with the same bytes must not delete them (see ingest).
    */
   readonly pins: Map<string, number>;
-  /** In-process wake-ups of downloads waiting for a pending upload, by `origin/mediaId`. */
-  readonly waiters: Map<string, Set<() => void>>;
+  /**
+   * Wakes downloads waiting for a pending upload (in every process when shared); the
+   * default of `remote.coordinator`.
+   */
+  readonly coordinator: Coordinator;
+  /** True when `coordinator` is the in-process default, closed with the repository. */
+  readonly ownsCoordinator: boolean;
   /** Last-access times batched until the next flush, by `origin/mediaId`. */
   readonly touches: Map<string, MediaTouch>;
   readonly thumbnails: ThumbnailState;
@@ -117,7 +124,8 @@ function datastoreResolver(option: DatastoreOption): DatastoreResolver {
 /** Validates the options and builds the shared state. @internal */
 export function createRepositoryContext(options: MediaRepositoryOptions): RepositoryContext {
   const { serverNames, limits } = validateRepositoryOptions(options);
-  const remote = validateRemoteOptions(options.remote, limits.maxUploadBytes);
+  const coordinator = options.coordinator ?? memoryCoordinator();
+  const remote = validateRemoteOptions(options.remote, limits.maxUploadBytes, coordinator);
   return {
     serverNames,
     localNames: new Set(serverNames),
@@ -133,7 +141,8 @@ export function createRepositoryContext(options: MediaRepositoryOptions): Reposi
     monotonicNow: () => performance.now(),
     background: new BackgroundTasks(options.logger),
     pins: new Map(),
-    waiters: new Map(),
+    coordinator,
+    ownsCoordinator: options.coordinator === undefined,
     touches: new Map(),
     thumbnails: createThumbnailState(limits),
     remote: remote && createRemoteState(remote),

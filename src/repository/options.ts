@@ -16,6 +16,7 @@ export const DEFAULT_REPOSITORY_LIMITS: Readonly<RepositoryLimits> = Object.free
   pendingExpiryMs: 24 * 60 * 60 * 1000,
   defaultWaitMs: 20_000,
   maxWaitMs: 60_000,
+  pendingPollMs: 2_000,
   maxCachedBytes: 4 * 1024 * 1024,
   maxThumbnailSourceBytes: 50 * 1024 * 1024,
   maxThumbnailSourceMemoryBytes: 256 * 1024 * 1024,
@@ -67,6 +68,9 @@ function validateLimits(limits: Partial<RepositoryLimits> | undefined): Reposito
       merged.maxThumbnailSourceMemoryBytes,
     );
   }
+  if (merged.pendingPollMs < 1) {
+    throw refuse("limits.pendingPollMs", "an integer >= 1", merged.pendingPollMs);
+  }
   if (merged.defaultWaitMs > merged.maxWaitMs) {
     throw refuse(
       "limits.defaultWaitMs",
@@ -100,6 +104,9 @@ function validateServerNames(options: MediaRepositoryOptions): string[] {
   return [options.serverName];
 }
 
+/** The poll of a pending upload's waiters without a shared coordinator to wake them. */
+const LOCAL_PENDING_POLL_MS = 500;
+
 /** The options of {@link createMediaRepository} after validation. @internal */
 export interface ValidatedOptions {
   serverNames: readonly string[];
@@ -126,5 +133,18 @@ export function validateRepositoryOptions(options: MediaRepositoryOptions): Vali
   if (typeof options.metadata?.getMedia !== "function") {
     throw refuse("metadata", "a MetadataStore", options.metadata);
   }
-  return { serverNames, limits: validateLimits(options.limits) };
+  const coordinator = options.coordinator;
+  if (
+    coordinator !== undefined &&
+    (typeof coordinator?.wait !== "function" || typeof coordinator.notify !== "function")
+  ) {
+    throw refuse("coordinator", "a Coordinator", coordinator);
+  }
+  const limits = validateLimits(options.limits);
+  // Without wake-ups from other processes, polling is how their completions are seen.
+  const shared = coordinator !== undefined && coordinator.kind !== "memory";
+  if (options.limits?.pendingPollMs === undefined && !shared) {
+    limits.pendingPollMs = LOCAL_PENDING_POLL_MS;
+  }
+  return { serverNames, limits };
 }

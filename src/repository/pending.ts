@@ -1,15 +1,12 @@
 // Asynchronous uploads (`POST /create`, then `PUT /upload/{server}/{id}`) and the downloads
-// that wait for them: woken in-process at once, and polling metadata for completions made
-// by other processes.
+// that wait for them: woken through the coordinator (in every process when it is shared),
+// and polling metadata every `limits.pendingPollMs` for a wake-up that was lost.
 import { MediaError } from "../errors.js";
 import type { MediaRecord } from "../metadata/types.js";
 import { formatMxc } from "../mxc.js";
 import { checkIds, localOrigin, notFound, type RepositoryContext } from "./context.js";
 import { finishUpload, ingest, uploadTarget } from "./ingest.js";
 import type { LookupOptions, UploadOptions, UploadResult } from "./types.js";
-
-/** How often a waiter for a pending upload re-reads metadata (completion in another process). */
-const PENDING_POLL_MS = 500;
 
 /** Reserves a media ID for an asynchronous upload. @internal */
 export async function createPending(
@@ -49,7 +46,12 @@ export async function checkPending(
   }
 }
 
-/** Fills a pending ID and wakes the downloads waiting for it in this process. @internal */
+/** The coordinator's topic a completed asynchronous upload is announced on. @internal */
+export function pendingTopic(origin: string, mediaId: string): string {
+  return `pending:${origin}/${mediaId}`;
+}
+
+/** Fills a pending ID and wakes the downloads waiting for it (in every process when shared). @internal */
 export async function uploadPending(
   ctx: RepositoryContext,
   origin: string,
@@ -62,38 +64,31 @@ export async function uploadPending(
   const result = await finishUpload(ctx, blob, { ...uploadTarget(opts), origin, mediaId }, (r) =>
     ctx.metadata.completePending(r, ctx.now()),
   );
-  wake(ctx, origin, mediaId);
+  // Never throws; a lost wake-up is covered by the waiters' poll.
+  await ctx.coordinator.notify(pendingTopic(origin, mediaId));
   return result;
 }
 
-function wake(ctx: RepositoryContext, origin: string, mediaId: string): void {
-  const key = `${origin}/${mediaId}`;
-  const set = ctx.waiters.get(key);
-  if (!set) return;
-  ctx.waiters.delete(key);
-  for (const fn of set) fn();
+/** One round of waiting: ends on a wake-up, after `ms`, or when `signal` aborts. */
+interface WaitRound {
+  woken: Promise<void>;
+  cancel(): void;
 }
 
-function waitForWake(
+function subscribe(
   ctx: RepositoryContext,
-  key: string,
+  topic: string,
   ms: number,
   signal: AbortSignal | undefined,
-): Promise<void> {
-  return new Promise((resolve) => {
-    let set = ctx.waiters.get(key);
-    if (!set) ctx.waiters.set(key, (set = new Set()));
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      set.delete(done);
-      if (set.size === 0 && ctx.waiters.get(key) === set) ctx.waiters.delete(key);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    set.add(done);
-    signal?.addEventListener("abort", done, { once: true });
-  });
+): WaitRound {
+  const stop = new AbortController();
+  const cancel = (): void => stop.abort();
+  signal?.addEventListener("abort", cancel, { once: true });
+  const woken = ctx.coordinator
+    .wait(topic, ms, stop.signal)
+    .catch(() => undefined)
+    .finally(() => signal?.removeEventListener("abort", cancel));
+  return { woken, cancel };
 }
 
 /**
@@ -113,14 +108,29 @@ export async function waitForUpload(
   const { limits } = ctx;
   const waitMs = Math.min(Math.max(0, opts.timeoutMs ?? limits.defaultWaitMs), limits.maxWaitMs);
   const deadline = ctx.monotonicNow() + waitMs;
-  const key = `${origin}/${mediaId}`;
-  for (;;) {
-    const left = deadline - ctx.monotonicNow();
-    if (left <= 0 || opts.signal?.aborted) {
-      throw new MediaError("M_NOT_YET_UPLOADED", "The media has not been uploaded yet");
+  const topic = pendingTopic(origin, mediaId);
+  const next = (): WaitRound =>
+    subscribe(
+      ctx,
+      topic,
+      Math.min(Math.max(0, deadline - ctx.monotonicNow()), limits.pendingPollMs),
+      opts.signal,
+    );
+  // Each round subscribes before it reads, so a completion between the read and the wait
+  // still wakes it; a wake-up is only a hint to read again.
+  let round = next();
+  try {
+    for (;;) {
+      const record = await ctx.metadata.getMedia(origin, mediaId);
+      if (record) return record;
+      if (deadline - ctx.monotonicNow() <= 0 || opts.signal?.aborted) {
+        throw new MediaError("M_NOT_YET_UPLOADED", "The media has not been uploaded yet");
+      }
+      await round.woken;
+      round.cancel();
+      round = next();
     }
-    await waitForWake(ctx, key, Math.min(left, PENDING_POLL_MS), opts.signal);
-    const record = await ctx.metadata.getMedia(origin, mediaId);
-    if (record) return record;
+  } finally {
+    round.cancel();
   }
 }

@@ -1,5 +1,4 @@
 // The defaults and construction-time checks of the remote media options.
-import { memoryCoordinator } from "../coordination/memory.js";
 import type { Coordinator } from "../coordination/types.js";
 import { ConfigError } from "../errors.js";
 import { refuse } from "./options.js";
@@ -38,8 +37,6 @@ const MAX_TIMEOUT_MS = 60_000;
 export interface ResolvedRemoteOptions extends Required<Pick<RemoteMediaOptions, Numeric>> {
   source: RemoteMediaSource;
   coordinator: Coordinator;
-  /** True when the coordinator is the default one, closed with the repository. */
-  ownsCoordinator: boolean;
   maxBytes: number;
 }
 
@@ -64,11 +61,13 @@ function integer(option: string, value: unknown, min: number, max = Number.MAX_S
 }
 
 /**
- * Checks `options.remote` at construction; `undefined` when remote media is off. @internal
+ * Checks `options.remote` at construction; `undefined` when remote media is off.
+ * `remote.coordinator` defaults to the repository's `coordinator`. @internal
  */
 export function validateRemoteOptions(
   remote: RemoteMediaOptions | undefined,
   maxUploadBytes: number,
+  repositoryCoordinator: Coordinator,
 ): ResolvedRemoteOptions | undefined {
   if (remote === undefined) return undefined;
   if (typeof remote !== "object" || remote === null) {
@@ -77,7 +76,7 @@ export function validateRemoteOptions(
   if (typeof remote.source?.download !== "function") {
     throw refuse("remote.source", "a RemoteMediaSource ({ download() })", remote.source);
   }
-  const coordinator = remote.coordinator ?? memoryCoordinator();
+  const coordinator = remote.coordinator ?? repositoryCoordinator;
   if (typeof coordinator.tryLock !== "function" || typeof coordinator.wait !== "function") {
     throw refuse("remote.coordinator", "a Coordinator", remote.coordinator);
   }
@@ -85,7 +84,6 @@ export function validateRemoteOptions(
     ...DEFAULT_REMOTE_MEDIA_OPTIONS,
     source: remote.source,
     coordinator,
-    ownsCoordinator: remote.coordinator === undefined,
     maxBytes:
       remote.maxBytes === undefined
         ? maxUploadBytes

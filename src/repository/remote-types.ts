@@ -78,7 +78,8 @@ export interface RemoteMediaOptions {
   /**
    * Who fetches: give the same shared coordinator (Redis, PostgreSQL) to every process so a
    * media is fetched once per deployment.
-   * @defaultValue a `memoryCoordinator()` of this repository (once per process)
+   * @defaultValue the repository's `coordinator` (a `memoryCoordinator()` of this
+   * repository when that is not given: once per process)
    */
   coordinator?: Coordinator;
   /**

@@ -28,6 +28,8 @@ import type { MediaRepository, MediaRepositoryOptions } from "./types.js";
  * - With `remote`, media of other servers that is not stored is fetched from
  *   `remote.source` once for every process sharing `remote.coordinator`, stored as
  *   `kind: "remote"` and thumbnailed locally (see `RemoteMediaOptions`).
+ * - A download of an asynchronous upload that is not there yet waits for it; with a shared
+ *   `coordinator` the upload's completion wakes it in every process.
  *
  * @example
  * ```ts
@@ -85,7 +87,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
       stopMaintenance();
       await ctx.background.idle();
       await flushTouches(ctx);
-      if (ctx.remote?.options.ownsCoordinator) await ctx.remote.options.coordinator.close();
+      if (ctx.ownsCoordinator) await ctx.coordinator.close();
     },
   };
 }

@@ -10,6 +10,7 @@ import type {
   ThumbnailSize,
   ThumbnailSourceLoader,
 } from "../thumbnail/index.js";
+import type { Coordinator } from "../coordination/types.js";
 import type { RemoteMediaOptions } from "./remote-types.js";
 
 export type {
@@ -123,6 +124,14 @@ export interface RepositoryLimits {
    */
   maxWaitMs: number;
   /**
+   * How often a download waiting for a pending upload re-reads metadata. With a shared
+   * `coordinator` the upload's completion wakes the waiter in every process and this poll
+   * only covers a lost wake-up; without one (or with `memoryCoordinator()`) it is how a
+   * completion by another process is seen.
+   * @defaultValue 2_000 with a shared `coordinator`, else 500
+   */
+  pendingPollMs: number;
+  /**
    * Media up to this size is kept in the cache (filled on read); larger media streams from
    * the datastore.
    * @defaultValue 4_194_304 (4 MiB)
@@ -189,6 +198,14 @@ export interface MediaRepositoryOptions {
   limits?: Partial<RepositoryLimits>;
   /** Fetching media of other servers on a lookup miss; without it such media is `404 M_NOT_FOUND`. */
   remote?: RemoteMediaOptions;
+  /**
+   * What the processes of one deployment share (`redisCoordinator()`,
+   * `postgresCoordinator()` from `matrix-media-kit/coordination`): the completion of an
+   * asynchronous upload wakes the downloads waiting for it in every process, and
+   * `remote.coordinator` defaults to it. Closed by the caller, not by the repository.
+   * @defaultValue `memoryCoordinator()` (this process only; closed with the repository)
+   */
+  coordinator?: Coordinator;
   logger?: RepositoryLogger;
   /** Clock in ms since the epoch. @defaultValue `Date.now` */
   now?: () => number;

@@ -1,7 +1,9 @@
 // The validated configuration of the media server, as `resolveConfig` returns it.
 import type { HttpConfig } from "./config-http.js";
+import type { BackgroundConfig } from "./config-background.js";
 import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
+import type { MediaServerRole } from "./roles.js";
 
 /**
  * One `datastores[]` entry: where blobs of the listed kinds are written. Other keys are the
@@ -101,6 +103,14 @@ export interface MediaServerConfig {
   http: HttpConfig;
   /** `shutdown.drainMs`: how long SIGTERM lets in-flight requests finish. */
   shutdown: { drainMs: number };
+  /** The leader lease and the jobs only the leader runs. */
+  background: BackgroundConfig;
+  /**
+   * What this process serves; a route of another role is answered `404 M_UNRECOGNIZED`.
+   * `background` is the maintenance run by one process of the deployment. Every role by
+   * default, in this order.
+   */
+  roles: MediaServerRole[];
 }
 
 /** The environment variables the configuration reads. */
@@ -115,6 +125,7 @@ export interface ConfigEnv {
 }
 
 export type { HttpConfig } from "./config-http.js";
+export type { BackgroundConfig } from "./config-background.js";
 export type {
   FederationConfig,
   ListenTlsConfig,

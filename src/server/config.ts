@@ -10,6 +10,8 @@ import { ConfigError, MEDIA_KINDS, type MediaKind } from "../index.js";
 import { parseMachineId } from "../ids/index.js";
 import { resolveHttp } from "./config-http.js";
 import { resolveShutdown } from "./shutdown.js";
+import { resolveBackground } from "./config-background.js";
+import { resolveRoles } from "./roles.js";
 import type {
   AuthConfig,
   CacheConfig,
@@ -60,6 +62,8 @@ const TOP_LEVEL_KEYS = [
   "federation",
   "freezeLegacy",
   "shutdown",
+  "background",
+  "roles",
 ] as const;
 
 /**
@@ -151,6 +155,8 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     federation: resolveFederation(c.federation, resolvePath),
     http: resolveHttp(c, listen, limits, readObject(c.auth, "auth")),
     shutdown: resolveShutdown(readObject(c.shutdown, "shutdown")),
+    background: resolveBackground(c.background),
+    roles: resolveRoles(c.roles),
   };
 }
 

@@ -22,6 +22,7 @@ export {
 } from "./config.js";
 export type {
   AuthConfig,
+  BackgroundConfig,
   CacheConfig,
   ConfigEnv,
   DatastoreConfig,
@@ -34,6 +35,7 @@ export type {
   TrustedKeyServerConfig,
 } from "./config-types.js";
 export type { MediaKind } from "../index.js";
+export type { MediaServerRole } from "./roles.js";
 export { jsonLineLogger, type LogStreams, type ServerLogger } from "./logger.js";
 export { startMediaServer, type MediaServer, type StartMediaServerOptions } from "./start.js";
 export type { ReloadResult } from "./reload.js";

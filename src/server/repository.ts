@@ -5,6 +5,7 @@ import {
   type MediaRepositoryOptions,
 } from "../index.js";
 import type { MediaCache } from "../cache/index.js";
+import type { Coordinator } from "../coordination/index.js";
 import { createMediaIdGenerator, Snowflake, type MachineIdLease } from "../ids/index.js";
 import type { MetadataStore } from "../metadata/index.js";
 import { createPreviewFetcher, createSafeFetch, type PreviewFetcher } from "../preview/index.js";
@@ -22,6 +23,8 @@ export interface RepositoryParts {
   lease: MachineIdLease | undefined;
   /** Remote media over federation, when enabled. */
   remote?: MediaRepositoryOptions["remote"] | undefined;
+  /** Shared by every process: wakes downloads waiting for an asynchronous upload. */
+  coordinator?: Coordinator | undefined;
 }
 
 /** @internal */
@@ -52,8 +55,10 @@ export function createServerRepository(
       ...(thumbnailer && { thumbnailer }),
       ...(previews && { previews }),
       ...(parts.remote && { remote: parts.remote }),
+      ...(parts.coordinator && { coordinator: parts.coordinator }),
       limits: {
         maxUploadBytes: config.limits.maxUploadBytes,
+        ...(config.background.enabled && { sweepIntervalMs: 0 }), // the leader sweeps
         ...(config.limits.maxPendingPerUser !== undefined && {
           maxPendingPerUser: config.limits.maxPendingPerUser,
         }),

@@ -2,6 +2,7 @@
 // and starts listening. A failure part-way closes what was already opened.
 import type { MediaRepository } from "../index.js";
 import { createMediaHandler } from "../http/index.js";
+import { startBackground } from "./background.js";
 import { createServerCache } from "./cache.js";
 import type { MediaServerConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
@@ -12,6 +13,7 @@ import { jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
+import { routesOfRoles, type MediaServerRole } from "./roles.js";
 import { ShutdownStack } from "./shutdown.js";
 import { readinessChecks } from "./readiness.js";
 import { createLiveSettings, createReloader, type ReloadResult } from "./reload.js";
@@ -34,6 +36,8 @@ export interface MediaServer {
   readonly repository: MediaRepository;
   /** The machine ID in use (leased in Redis when `cache.redis` is configured). */
   readonly machineId: number;
+  /** The roles this process serves (`roles` of the config). */
+  readonly roles: readonly MediaServerRole[];
   /** Development token printed at start when no auth was configured. */
   readonly devToken: string | undefined;
   /**
@@ -75,15 +79,18 @@ export async function startMediaServer(
     await sweepTemporaryFiles(datastore, logger);
     const { cache, lease, machineId, ring } = await createServerCache(config, shutdown, logger);
     const metadata = await createServerMetadata(config.metadata, shutdown, logger);
-    const { federation, remote } = await createServerFederation(config, cache, shutdown, logger);
-    const parts = { datastore, metadata, cache, machineId, lease, remote };
+    const federated = await createServerFederation(config, cache, shutdown, logger);
+    const { coordinator, federation, remote } = federated;
+    const parts = { datastore, metadata, cache, machineId, lease, remote, coordinator };
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
+    startBackground(config, { coordinator, repository, metadata, datastore }, shutdown, logger);
     const live = createLiveSettings(config, logger);
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
         ...handlerOptions(config.http, live.check, logger),
         rateLimit: live.rateLimit, // replaced on reload
+        routes: routesOfRoles(config.roles),
         // Inbound federation is verified here (X-Matrix against the origin's published keys).
         ...(federation && { authenticateServer: (req) => federation.authenticateServer(req) }),
       }),
@@ -104,10 +111,12 @@ export async function startMediaServer(
     server.setReady();
     const reload = createReloader({ config, load: options.loadConfig, logger, live, ring });
     const { devToken } = live;
+    const { roles } = config;
     return {
       url: server.url,
       repository,
       machineId,
+      roles,
       devToken,
       reload,
       close: () => shutdown.close(),
@@ -127,6 +136,7 @@ function logStartup(
   logger.info("media server listening", {
     url: state.url,
     serverName: config.serverName,
+    roles: config.roles,
     machineId: state.machineId,
     machineIdLeased: state.leased,
     datastores: config.datastores.map((d) => ({

@@ -90,7 +90,13 @@ export async function peerConfig(tls: Tls, spec: PeerSpec & { port: number }) {
         },
       ],
       metadata: { embedded: `${spec.ip}-${spec.port}/metadata` },
-      auth: { tokens: { [`token-${spec.ip}`]: `@alice:${serverName}` } },
+      auth: {
+        tokens: {
+          [`token-${spec.ip}`]: `@alice:${serverName}`,
+          [`admin-${spec.ip}`]: `@admin:${serverName}`,
+        },
+        admins: [`@admin:${serverName}`],
+      },
       thumbnails: { enabled: true },
       ...extra,
       federation: {

@@ -135,6 +135,40 @@ describe("federation between standalone servers", () => {
     });
   });
 
+  it("the admin purge of remote media forgets it; the next download fetches it again", async () => {
+    const up = await tls.fetch(`${b.url}/_matrix/media/v3/upload`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${b.token}`, "content-type": "text/plain" },
+      body: "purge me",
+    });
+    const path = ((await up.json()) as { content_uri: string }).content_uri.slice(6);
+    const fetches = () => counter.count("federation_download");
+    const start = fetches();
+    assert.equal((await get(a, `/_matrix/client/v1/media/download/${path}`)).status, 200);
+    assert.equal(fetches() - start, 1);
+    const notAdmin = await tls.fetch(
+      `${a.url}/_synapse/admin/v1/purge_media_cache?before_ts=${Date.now() + 60_000}`,
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${a.token}` },
+      },
+    );
+    assert.equal(notAdmin.status, 403);
+    const purge = await tls.fetch(
+      `${a.url}/_synapse/admin/v1/purge_media_cache?before_ts=${Date.now() + 60_000}`,
+      {
+        method: "POST",
+        headers: { authorization: "Bearer admin-127.0.0.2" },
+      },
+    );
+    assert.equal(purge.status, 200);
+    assert.ok(((await purge.json()) as { deleted: number }).deleted >= 1);
+    const again = await get(a, `/_matrix/client/v1/media/download/${path}`);
+    assert.equal(again.status, 200);
+    assert.equal(await again.text(), "purge me");
+    assert.equal(fetches() - start, 2, "fetched again after the purge");
+  });
+
   it("media missing on the remote is 404 M_NOT_FOUND on A", async () => {
     const res = await get(a, `/_matrix/client/v1/media/download/${b.serverName}/doesnotexist123`);
     assert.equal(res.status, 404);

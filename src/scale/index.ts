@@ -1,0 +1,20 @@
+/**
+ * Scaling out: a leader lease on a coordinator, background jobs that run only on the leader,
+ * and the job bodies (orphan blob collection, remote media retention).
+ *
+ * @module
+ */
+export { createLeaderElection } from "./leader.js";
+export type { LeaderChange, LeaderElection, LeaderElectionOptions, ScaleLogger } from "./leader.js";
+export { createBackgroundJobs } from "./jobs.js";
+export type {
+  BackgroundJob,
+  BackgroundJobs,
+  BackgroundJobsOptions,
+  JobCounts,
+  JobRun,
+} from "./jobs.js";
+export { collectOrphanBlobs, purgeRemoteMedia, DEFAULT_ORPHAN_GRACE_MS } from "./gc.js";
+export type { CollectOrphanBlobsOptions, OrphanBlobCounts, PurgeRemoteMediaOptions } from "./gc.js";
+// The types the jobs name (repository, stores, coordinator), as the root entry exports them.
+export type * from "../index.js";
