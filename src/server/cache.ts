@@ -55,6 +55,9 @@ export async function createServerCache(
   return { cache: tiered, lease, machineId: lease.machineId, ring };
 }
 
+/** A shard URL or error text with the URL's password hidden. */
+const redact = (text: string) => text.replace(/\/\/[^/@]*@/, "//***@");
+
 async function leaseFromRedis(
   url: string,
   config: MediaServerConfig,
@@ -62,9 +65,23 @@ async function leaseFromRedis(
   logger: ServerLogger,
 ): Promise<MachineIdLease> {
   const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  client.on("error", () => undefined);
-  await client.connect();
+  let lastError: Error | undefined;
+  client.on("error", (err: Error) => void (lastError = err));
   shutdown.push(() => client.disconnect());
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    // ioredis rejects with "Connection is closed." after a refused AUTH: name the real reason.
+    const reason = lastError ?? (err instanceof Error ? err : new Error(String(err)));
+    const auth = /NOAUTH|WRONGPASS|AUTH/.test(reason.message)
+      ? " (AUTH refused: check the password in the shard URL)"
+      : "";
+    throw new Error(
+      `cache.redis.shards[0] ${redact(url)}: cannot connect${auth}: ${redact(reason.message)}`,
+      { cause: err },
+    );
+  }
   const namespace = config.cache.redis?.namespace;
   const lease = await leaseMachineId(client, {
     ...(config.machineId !== undefined && { machineId: config.machineId }),

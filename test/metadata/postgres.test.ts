@@ -102,16 +102,32 @@ describe("postgresMetadataStore migrations", () => {
     assert.deepEqual(await migrationRows("lazy"), [1]);
   });
 
-  it("refuses a schema newer than it knows", async () => {
+  it("runs, with a warning, on a newer schema that holds all of its migrations", async () => {
     const store = postgresMetadataStore({ pool: db.pool, schema: "future" });
     await store.migrate();
     await db.pool.query(
       `INSERT INTO "future".mmk_migrations (version, name) VALUES (99, 'from the future')`,
     );
+    const warned = new Promise<Error>((resolve) => process.once("warning", resolve));
     const again = postgresMetadataStore({ pool: db.pool, schema: "future" });
-    await assert.rejects(again.migrate(), /version 99, newer than this matrix-media-kit knows/);
+    assert.deepEqual(await again.migrate(), { applied: [], version: 99 });
+    const warning = (await warned) as Error & { code?: string };
+    assert.equal(warning.code, "MMK_SCHEMA_NEWER");
+    assert.match(warning.message, /version 99, newer than this matrix-media-kit knows/);
+    assert.deepEqual(await again.getUsage("@a:example.org"), { bytes: 0, count: 0 });
+  });
+
+  it("refuses a newer schema that lacks one of its migrations", async () => {
+    await db.pool.query(`CREATE SCHEMA "gap"`);
+    await db.pool.query(
+      `CREATE TABLE "gap".mmk_migrations (version integer PRIMARY KEY, name text NOT NULL, ` +
+        `applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    await db.pool.query(`INSERT INTO "gap".mmk_migrations (version, name) VALUES (99, 'later')`);
+    const store = postgresMetadataStore({ pool: db.pool, schema: "gap" });
+    await assert.rejects(store.migrate(), /version 99, newer .* lacks its migrations 1; refusing/);
     // The lock was released: another migrate can still take it.
-    await assert.rejects(again.migrate(), /version 99/);
+    await assert.rejects(store.migrate(), /version 99/);
   });
 
   it("uses an index for every lookup", async () => {

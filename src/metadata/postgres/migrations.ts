@@ -142,10 +142,19 @@ async function migrateLocked(client: PgClientLike, schema: string): Promise<Migr
   const done = new Set(rows.map((row) => Number((row as { version: unknown }).version)));
   const newest = Math.max(0, ...done);
   if (newest > latest) {
-    throw new Error(
+    // Migrations only add, so a later version's schema still serves this one, provided it
+    // holds every migration this version has (rolling upgrades run N and N+1 side by side).
+    const missing = list.filter((m) => !done.has(m.version)).map((m) => m.version);
+    const news =
       `postgresMetadataStore: schema ${schema} is at version ${newest}, newer than this ` +
-        `matrix-media-kit knows (${latest}); upgrade matrix-media-kit`,
-    );
+      `matrix-media-kit knows (${latest})`;
+    if (missing.length > 0) {
+      throw new Error(`${news} but lacks its migrations ${missing.join(", ")}; refusing it`);
+    }
+    process.emitWarning(`${news}; running on it, as later migrations only add`, {
+      code: "MMK_SCHEMA_NEWER",
+    });
+    return { applied: [], version: newest };
   }
   const applied: number[] = [];
   for (const migration of list) {
