@@ -36,12 +36,43 @@ export function pgCode(err: unknown): string | undefined {
     : undefined;
 }
 
+type ErrorListener = (err: Error) => void;
+type ErrorEmitter = Partial<{
+  on(event: "error", listener: ErrorListener): unknown;
+  off(event: "error", listener: ErrorListener): unknown;
+}>;
+
+/**
+ * A client checked out of `pool` that carries an `error` listener until it is released. `pg`
+ * emits `error` on a checked-out client whose connection the server ends (a restart, a
+ * failover, `DROP DATABASE … WITH (FORCE)`); unheard, that event would crash the process. The
+ * query in flight fails on its own; a client that saw such an error is destroyed on release.
+ * @internal
+ */
+export async function checkOut(pool: PgPoolLike): Promise<PgClientLike> {
+  const client = await pool.connect();
+  const emitter = client as ErrorEmitter;
+  if (typeof emitter.on !== "function") return client;
+  let lost: Error | undefined;
+  const onError: ErrorListener = (err) => {
+    lost = err;
+  };
+  emitter.on("error", onError);
+  return {
+    query: (config) => client.query(config),
+    release(err) {
+      emitter.off?.("error", onError);
+      client.release(err ?? lost);
+    },
+  };
+}
+
 /** @internal Runs `work` in a transaction on one client; a client that cannot roll back is destroyed. */
 export async function inTransaction<R>(
   pool: PgPoolLike,
   work: (client: PgClientLike) => Promise<R>,
 ): Promise<R> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   try {
     await client.query({ text: "BEGIN" });
     const result = await work(client);

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { publishMigrate } from "../diagnostics.js";
 import type { MigrationResult } from "../types.js";
-import type { PgClientLike, PgPoolLike } from "./client.js";
+import { checkOut, type PgClientLike, type PgPoolLike } from "./client.js";
 
 /** First key of every advisory lock the store takes ("mmk1"); the second is per schema/user. */
 export const ADVISORY_LOCK_CLASS = 0x6d6d6b31;
@@ -96,7 +96,7 @@ CREATE TABLE ${s}.mmk_usage (
 
 /** Applies what `schema` lacks, under the schema's advisory lock. */
 export async function applyMigrations(pool: PgPoolLike, schema: string): Promise<MigrationResult> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   let broken: Error | undefined;
   const [lockClass, lockObject] = migrationLockKey(schema);
   try {
