@@ -4,16 +4,13 @@
 // `GET /_matrix/federation/v1/media/download/b<size>x<n>` with a multipart/mixed body (a JSON
 // part, then <size> bytes generated from a 1 MiB buffer, so even 1 GiB is never held) and
 // counts the requests per media ID.
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
 import type http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
-import { requireService } from "../test/harness/require.js";
-import { tempDir } from "../test/harness/tmp.js";
+import { createTestCertificates } from "../test/cache/certs.js";
 
 export const PEER_IP = "127.0.0.3";
 const MEDIA_PATH = /^\/_matrix\/federation\/v1\/media\/download\/(b(\d+)x\d+)$/;
@@ -47,59 +44,10 @@ export function peerMediaId(size: number, n: number): string {
   return `b${size}x${n}`;
 }
 
-function certificates(dir: string): { key: string; cert: string; ca: Buffer } {
-  const openssl = requireService("openssl", "openssl");
-  const file = (name: string) => path.join(dir, name);
-  const run = (...args: string[]) => execFileSync(openssl, args, { stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run(
-    "req",
-    "-x509",
-    ...ec,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=mmk bench CA",
-    "-keyout",
-    file("ca.key"),
-    "-out",
-    file("ca.crt"),
-  );
-  run("req", ...ec, "-subj", "/CN=peer", "-keyout", file("peer.key"), "-out", file("peer.csr"));
-  writeFileSync(file("ext.cnf"), `subjectAltName=IP:${PEER_IP}\n`);
-  run(
-    "x509",
-    "-req",
-    "-in",
-    file("peer.csr"),
-    "-CA",
-    file("ca.crt"),
-    "-CAkey",
-    file("ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-extfile",
-    file("ext.cnf"),
-    "-out",
-    file("peer.crt"),
-  );
-  return {
-    key: readFileSync(file("peer.key"), "utf8"),
-    cert: readFileSync(file("peer.crt"), "utf8"),
-    ca: readFileSync(file("ca.crt")),
-  };
-}
-
 /** Starts the peer in a child process. */
 export async function startPeer(): Promise<Peer> {
-  const dir = await tempDir("mmk-bench-fed-tls-");
-  let certs: ReturnType<typeof certificates>;
-  try {
-    certs = certificates(dir.path);
-  } finally {
-    await dir.cleanup();
-  }
+  const certs = await createTestCertificates({ sans: [`IP:${PEER_IP}`] });
+  await certs.cleanup();
   const child: ChildProcess = fork(import.meta.filename, [], {
     execArgv: ["--import", "tsx"],
     env: { ...process.env, MMK_BENCH_FED_PEER: "1" },
@@ -115,7 +63,11 @@ export async function startPeer(): Promise<Peer> {
       });
     });
   const ready = next<{ port: number }>();
-  child.send({ type: "start", key: certs.key, cert: certs.cert } satisfies Start);
+  child.send({
+    type: "start",
+    key: certs.key.toString(),
+    cert: certs.cert.toString(),
+  } satisfies Start);
   const { port } = await ready;
   let queue = Promise.resolve();
   return {

@@ -18,7 +18,7 @@ import { freePort } from "../test/harness/net.js";
 import { createTestDatabase } from "../test/harness/postgres.js";
 import { startRedis } from "../test/harness/redis.js";
 import { tempDir } from "../test/harness/tmp.js";
-import { CLI, startServerProcess, type ServerProcess } from "../test/scale/chaos/processes.js";
+import { CLI, startServerProcess, type ServerProcess } from "../test/harness/server-process.js";
 import { finish, percentile, report } from "./lib.js";
 
 const TOKEN = "scale-bench-token";

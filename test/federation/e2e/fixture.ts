@@ -14,7 +14,7 @@ import type { MediaServer } from "../../../src/server/index.js";
 import { freePort } from "../../harness/net.js";
 import { tempDir } from "../../harness/tmp.js";
 import { resolveConfig, startServer } from "../../server/helpers.js";
-import { createTestCertificates } from "../keys/helpers.js";
+import { createTestCertificates } from "../../cache/certs.js";
 
 export const PEER_RANGES = ["127.0.0.2/32", "127.0.0.3/32", "127.0.0.4/32", "127.0.0.5/32"];
 
@@ -31,11 +31,9 @@ export interface Tls {
 
 export async function createTls(): Promise<Tls> {
   const dir = await tempDir("mmk-fed-e2e-");
-  const certs = await createTestCertificates();
-  const file = (name: string) => path.join(dir.path, name);
-  await writeFile(file("server.crt"), certs.cert);
-  await writeFile(file("server.key"), certs.key);
-  await writeFile(file("ca.crt"), certs.ca);
+  const certs = await createTestCertificates({
+    sans: PEER_RANGES.map((r) => `IP:${r.split("/")[0]}`),
+  });
   const agent = new Agent({ connect: { ca: certs.ca } });
   const fetch = ((
     input: Parameters<typeof undiciFetch>[0],
@@ -43,13 +41,14 @@ export async function createTls(): Promise<Tls> {
   ) => undiciFetch(input, { ...init, dispatcher: agent })) as typeof undiciFetch;
   return {
     dir: dir.path,
-    certFile: file("server.crt"),
-    keyFile: file("server.key"),
-    caFile: file("ca.crt"),
+    certFile: certs.certFile,
+    keyFile: certs.keyFile,
+    caFile: certs.caFile,
     ca: certs.ca,
     fetch,
     async close() {
       await agent.close();
+      await certs.cleanup();
       await dir.cleanup();
     },
   };

@@ -2,13 +2,12 @@
 // PostgreSQL and S3; 100 concurrent requests across them for one media of server B make
 // exactly one federation request reach B.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { projectRoot } from "../../harness/built.js";
+import { CLI, startServerProcess, type ServerProcess } from "../../harness/server-process.js";
 import { freePort } from "../../harness/net.js";
 import { createTestDatabase, type TestDatabase } from "../../harness/postgres.js";
 import { startRedisShards, type RedisProcess } from "../../harness/redis.js";
@@ -23,52 +22,7 @@ import {
 } from "./fixture.js";
 import { generateSigningKey } from "../../../src/federation/index.js";
 
-const CLI = path.join(projectRoot, "dist/cli/index.js");
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-interface Child {
-  process: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-/** Starts `matrix-media-kit serve --config file` and waits for its "listening" line. */
-function startChild(configFile: string): Promise<Child> {
-  const child = spawn(process.execPath, [CLI, "serve", "--config", configFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MEDIA_CONFIG: "" },
-  });
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`server did not start in 60 s:\n${output}`));
-    }, 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /"msg":"media server listening".*?"url":"([^"]+)"/.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ process: child, url: m[1]!, output: () => output });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-async function stopChild(child: Child): Promise<void> {
-  if (child.process.exitCode !== null) return;
-  const exited = new Promise((r) => child.process.once("exit", r));
-  child.process.kill("SIGTERM");
-  const timer = setTimeout(() => child.process.kill("SIGKILL"), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 describe(
   "one federation fetch across three processes",
@@ -79,7 +33,7 @@ describe(
     let db: TestDatabase;
     let shards: RedisProcess[];
     let s3: S3Server;
-    const children: Child[] = [];
+    const children: ServerProcess[] = [];
     let counter: ReturnType<typeof countFederationRequests>;
 
     before(async () => {
@@ -111,12 +65,12 @@ describe(
         });
         const file = path.join(tls.dir, `a${i}.yaml`);
         await writeFile(file, JSON.stringify({ ...raw, listen: { ...raw.listen, port } }));
-        children.push(await startChild(file));
+        children.push(await startServerProcess(`a${i}`, file));
       }
     });
     after(async () => {
       counter?.close();
-      await Promise.all(children.map(stopChild));
+      await Promise.all(children.map((c) => c.stop()));
       await b?.server.close();
       await Promise.all((shards ?? []).map((s) => s.close()));
       await s3?.close();

@@ -1,13 +1,9 @@
 // Test helpers: a throwaway CA whose server certificate covers 127.0.0.2–127.0.0.5, HTTPS
 // key servers on those addresses, and a FetchJson that maps server names to them.
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import os from "node:os";
-import path from "node:path";
 import type { FetchJson } from "../../../src/federation/index.js";
-import { requireService } from "../../harness/require.js";
+import { createTestCertificates as createCertificateFiles } from "../../cache/certs.js";
 
 export interface TestCertificates {
   cert: Buffer;
@@ -15,68 +11,13 @@ export interface TestCertificates {
   ca: Buffer;
 }
 
+/** The shared throwaway CA, with a server certificate for 127.0.0.2–127.0.0.5 (in memory). */
 export async function createTestCertificates(): Promise<TestCertificates> {
-  requireService("openssl", "openssl");
-  const dir = await mkdtemp(path.join(os.tmpdir(), "mmk-fedkeys-tls-"));
-  const file = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
-  try {
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=mmk test CA",
-      "-keyout",
-      file("ca.key"),
-      "-out",
-      file("ca.crt"),
-    );
-    openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=keys.test",
-      "-keyout",
-      file("server.key"),
-      "-out",
-      file("server.csr"),
-    );
-    await writeFile(
-      file("ext.cnf"),
-      "subjectAltName=IP:127.0.0.2,IP:127.0.0.3,IP:127.0.0.4,IP:127.0.0.5\n",
-    );
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      file("server.csr"),
-      "-CA",
-      file("ca.crt"),
-      "-CAkey",
-      file("ca.key"),
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      file("ext.cnf"),
-      "-out",
-      file("server.crt"),
-    );
-    return {
-      cert: await readFile(file("server.crt")),
-      key: await readFile(file("server.key")),
-      ca: await readFile(file("ca.crt")),
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const certs = await createCertificateFiles({
+    sans: ["IP:127.0.0.2", "IP:127.0.0.3", "IP:127.0.0.4", "IP:127.0.0.5"],
+  });
+  await certs.cleanup();
+  return { cert: certs.cert, key: certs.key, ca: certs.ca };
 }
 
 export interface KeyServer {

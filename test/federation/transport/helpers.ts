@@ -1,16 +1,12 @@
 // Loopback federation peers for the transport tests: one throwaway CA, HTTPS servers on
 // 127.0.0.2-127.0.0.6 sharing one port number, a name table for the guard's lookup and a
 // scripted SRV resolver. 127.0.0.7 is a "private" address the guard must refuse.
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import type http from "node:http";
 import type net from "node:net";
 import type tls from "node:tls";
-import path from "node:path";
 import { dials } from "../../preview/helpers.js";
-import { requireService } from "../../harness/require.js";
-import { tempDir } from "../../harness/tmp.js";
+import { createTestCertificates } from "../../cache/certs.js";
 
 export { dials };
 
@@ -58,51 +54,6 @@ export interface Peers {
   close(): Promise<void>;
 }
 
-function makeCertificates(dir: string): { key: Buffer; cert: Buffer; ca: Buffer } {
-  const openssl = requireService("openssl", "openssl");
-  const file = (name: string) => path.join(dir, name);
-  const run = (...args: string[]) => execFileSync(openssl, args, { stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run(
-    "req",
-    "-x509",
-    ...ec,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=mmk fed test CA",
-    "-keyout",
-    file("ca.key"),
-    "-out",
-    file("ca.crt"),
-  );
-  run("req", ...ec, "-subj", "/CN=peer", "-keyout", file("peer.key"), "-out", file("peer.csr"));
-  const sans = [...Object.keys(NAMES).map((n) => `DNS:${n}`), ...PEERS.map((ip) => `IP:${ip}`)];
-  writeFileSync(file("ext.cnf"), `subjectAltName=${sans.join(",")}\n`);
-  run(
-    "x509",
-    "-req",
-    "-in",
-    file("peer.csr"),
-    "-CA",
-    file("ca.crt"),
-    "-CAkey",
-    file("ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-extfile",
-    file("ext.cnf"),
-    "-out",
-    file("peer.crt"),
-  );
-  return {
-    key: readFileSync(file("peer.key")),
-    cert: readFileSync(file("peer.crt")),
-    ca: readFileSync(file("ca.crt")),
-  };
-}
-
 function listen(server: net.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -114,9 +65,11 @@ function listen(server: net.Server, port: number, host: string): Promise<void> {
 }
 
 export async function startPeers(): Promise<Peers> {
-  const dir = await tempDir("mmk-fed-tls-");
-  const { key, cert, ca } = makeCertificates(dir.path);
-  await dir.cleanup();
+  const certs = await createTestCertificates({
+    sans: [...Object.keys(NAMES).map((n) => `DNS:${n}`), ...PEERS.map((ip) => `IP:${ip}`)],
+  });
+  await certs.cleanup();
+  const { key, cert, ca } = certs;
   const sockets = new Set<net.Socket>();
   const servers: https.Server[] = [];
   const peers: Peers = {

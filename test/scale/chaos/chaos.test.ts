@@ -15,7 +15,7 @@ import { createTestDatabase, type TestDatabase } from "../../harness/postgres.js
 import { startRedisShards, type RedisProcess } from "../../harness/redis.js";
 import { startS3, type S3Server } from "../../harness/s3.js";
 import { tempDir } from "../../harness/tmp.js";
-import { CLI, startServerProcess, type ServerProcess } from "./processes.js";
+import { CLI, startServerProcess, type ServerProcess } from "../../harness/server-process.js";
 
 const TOKEN = "chaos-token";
 const LEASE_TTL_MS = 3_000;

@@ -1,8 +1,8 @@
-// Child processes of the shipped CLI for the scale tests: start with a config file, collect
-// their JSON log lines with the time the test received them, signal, wait for exit.
+// Child processes of the shipped CLI for multi-process tests and benches: start with a config
+// file, collect their JSON log lines with the time the test received them, signal, wait for exit.
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { projectRoot } from "../../harness/built.js";
+import { projectRoot } from "./built.js";
 
 export const CLI = path.join(projectRoot, "dist/cli/index.js");
 
