@@ -47,23 +47,29 @@ export async function runServe(argv: string[], io: CliIo, signal?: AbortSignal):
   // Loaded on demand: `--help` and `migrate` need neither sharp nor pg nor ioredis.
   const { jsonLineLogger, loadConfig, startMediaServer } = await import("../server/index.js");
   const logger = jsonLineLogger(io);
-  let server: Awaited<ReturnType<typeof startMediaServer>>;
-  try {
-    const load = () => loadConfig({ file: values.config, env: io.env });
-    server = await startMediaServer(load(), { logger, loadConfig: load });
-  } catch (err) {
-    // Until every factory throws ConfigError, their TypeErrors and RangeErrors are bad options too.
-    if (ConfigError.is(err) || err instanceof TypeError || err instanceof RangeError) {
-      printConfigError(io, err);
-      return 2;
-    }
-    throw err;
-  }
-  // SIGHUP reloads the config; a refused one is logged by reload() and changes nothing.
-  const running = server;
-  const onHangup = (): void => void running.reload().catch(() => undefined);
+  // SIGHUP reloads the config; a refused one is logged by reload() and changes nothing. The
+  // handler is in place before the server starts (the default action of SIGHUP ends the
+  // process), and a SIGHUP that arrives while it starts is applied once it is up.
+  let server: Awaited<ReturnType<typeof startMediaServer>> | undefined;
+  let hangupWhileStarting = false;
+  const onHangup = (): void => {
+    if (server) void server.reload().catch(() => undefined);
+    else hangupWhileStarting = true;
+  };
   process.on("SIGHUP", onHangup);
   try {
+    try {
+      const load = () => loadConfig({ file: values.config, env: io.env });
+      server = await startMediaServer(load(), { logger, loadConfig: load });
+    } catch (err) {
+      // Until every factory throws ConfigError, their TypeErrors and RangeErrors are bad options too.
+      if (ConfigError.is(err) || err instanceof TypeError || err instanceof RangeError) {
+        printConfigError(io, err);
+        return 2;
+      }
+      throw err;
+    }
+    if (hangupWhileStarting) onHangup();
     // Without a signal the server runs until the process ends.
     await new Promise((resolve) => {
       if (signal?.aborted) resolve(undefined);
