@@ -16,9 +16,18 @@ export const RESOURCE_RETRY_MS = 5_000;
  */
 export class UploadSlots {
   readonly #inUse = new Map<string, number>();
-  readonly #max: number;
+  #max: number;
 
   constructor(max: number) {
+    this.#max = max;
+  }
+
+  get max(): number {
+    return this.#max;
+  }
+
+  /** A new bound for later uploads; uploads in flight keep their slots. */
+  setMax(max: number): void {
     this.#max = max;
   }
 
@@ -99,13 +108,22 @@ export async function* idleBoundedBody(
  */
 export class WriteStallWatch {
   readonly #lastProgress = new Map<ServerResponse, number>();
-  readonly #ms: number;
+  #ms: number;
   readonly #onStall: (res: ServerResponse) => void;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(ms: number, onStall: (res: ServerResponse) => void) {
     this.#ms = ms;
     this.#onStall = onStall;
+  }
+
+  get ms(): number {
+    return this.#ms;
+  }
+
+  /** A new bound, applied from the next check on (the check period follows on the next start). */
+  setMs(ms: number): void {
+    this.#ms = ms;
   }
 
   watch(res: ServerResponse): void {

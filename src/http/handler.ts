@@ -9,13 +9,14 @@ import { MediaRequest, type MediaRoute } from "./context.js";
 import type {
   MediaHandler,
   MediaHandlerOptions,
+  LiveHandlerLimits,
   MediaHandlerWithStats,
   MediaUser,
 } from "./options.js";
 import { accessTokenOf } from "./request.js";
 import { DEFAULT_RETRY_AFTER_MS, mediaHeaders, sendFailure } from "./response.js";
 import { MEDIA_ROUTES } from "./routes/index.js";
-import { resolveSettings, type HandlerSettings } from "./settings.js";
+import { resolveSettings, updateHandlerLimits, type HandlerSettings } from "./settings.js";
 import {
   compileRoutes,
   matchRoute,
@@ -185,5 +186,8 @@ export function createMediaHandler(
     }
     return true;
   };
-  return Object.assign(handleMedia, { stats: () => settings.stats.snapshot() });
+  return Object.assign(handleMedia, {
+    stats: () => settings.stats.snapshot(),
+    updateLimits: (limits: LiveHandlerLimits) => updateHandlerLimits(settings, limits),
+  });
 }

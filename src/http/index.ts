@@ -7,6 +7,7 @@
 export { createMediaHandler } from "./handler.js";
 export {
   DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type LiveHandlerLimits,
   type MediaAuthOptions,
   type MediaHandler,
   type MediaHandlerOptions,

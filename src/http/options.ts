@@ -85,7 +85,8 @@ export interface MediaHandlerOptions {
   /**
    * Which routes this handler serves, e.g. one role of a deployment split by path. A route it
    * does not serve is answered as an unknown path (`404 M_UNRECOGNIZED`), so a misrouted
-   * request is visible, and logged at warn once per route. Asked at most once per route name.
+   * request is visible, and logged at warn once per route. Asked on every request, so it may
+   * answer from live state (roles changed by a config reload).
    * @defaultValue every route
    */
   routes?: (route: MediaRouteName) => boolean;
@@ -160,4 +161,27 @@ export type MediaHandler = (
 export type MediaHandlerWithStats = MediaHandler & {
   /** A snapshot of the counters since the handler was created. */
   stats(): MediaHandlerStats;
+  /**
+   * Changes the upload and response bounds of the running handler (a config reload), checked
+   * like the options at construction: a refused value throws a `ConfigError` and changes
+   * nothing. Requests in flight keep the bounds they started with.
+   */
+  updateLimits(limits: LiveHandlerLimits): void;
 };
+
+/**
+ * The bounds {@link MediaHandlerWithStats.updateLimits} changes live.
+ *
+ * @example
+ * ```ts
+ * const handler = createMediaHandler(repository, { authenticate });
+ * const limits: LiveHandlerLimits = { maxConcurrentUploadsPerUser: 2 };
+ * handler.updateLimits(limits);
+ * ```
+ */
+export type LiveHandlerLimits = Partial<
+  Pick<
+    MediaHandlerOptions,
+    "uploadIdleTimeoutMs" | "writeStallTimeoutMs" | "maxConcurrentUploadsPerUser"
+  >
+>;

@@ -6,6 +6,7 @@ import type { MediaRepository, RepositoryLogger } from "../repository/types.js";
 import { UploadSlots, WriteStallWatch } from "./guards.js";
 import {
   DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type LiveHandlerLimits,
   type MediaAuthOptions,
   type MediaHandlerOptions,
 } from "./options.js";
@@ -34,6 +35,28 @@ export interface HandlerSettings {
   stats: HandlerStats;
   /** False for a route the `routes` option leaves out (logged once per route). */
   serves(route: MediaRouteName): boolean;
+}
+
+/**
+ * Changes the upload and response bounds of a running handler (`updateLimits`), checked like
+ * the options at construction. @internal
+ */
+export function updateHandlerLimits(settings: HandlerSettings, patch: LiveHandlerLimits): void {
+  if (typeof patch !== "object" || patch === null) {
+    throw new ConfigError(
+      `updateLimits: expected an object but received ${received(patch)}`,
+      { option: "limits" },
+    );
+  }
+  const next = checkLimits({
+    authenticate: settings.authenticate,
+    uploadIdleTimeoutMs: patch.uploadIdleTimeoutMs ?? settings.uploadIdleTimeoutMs,
+    writeStallTimeoutMs: patch.writeStallTimeoutMs ?? settings.writeStalls.ms,
+    maxConcurrentUploadsPerUser: patch.maxConcurrentUploadsPerUser ?? settings.uploads.max,
+  });
+  settings.uploadIdleTimeoutMs = next.uploadIdleTimeoutMs;
+  settings.writeStalls.setMs(next.writeStallTimeoutMs);
+  settings.uploads.setMax(next.maxConcurrentUploadsPerUser);
 }
 
 function received(value: unknown): string {
@@ -116,23 +139,25 @@ function checkLimits(options: MediaHandlerOptions) {
   };
 }
 
-/** The `routes` option, asked once per route name; a route left out is logged once. */
+/**
+ * The `routes` option, asked on every request (so a function over live state, such as roles a
+ * config reload changes, takes effect at once); a route left out is logged once each time it
+ * stops being served.
+ */
 function routeFilter(
   routes: MediaHandlerOptions["routes"],
   logger: RepositoryLogger | undefined,
 ): HandlerSettings["serves"] {
   if (routes === undefined) return () => true;
-  const decided = new Map<MediaRouteName, boolean>();
+  const warned = new Set<MediaRouteName>();
   return (route) => {
-    let served = decided.get(route);
-    if (served === undefined) {
-      served = routes(route) === true;
-      decided.set(route, served);
-      if (!served) {
-        logger?.warn("a request for a route this process does not serve: answering 404", {
-          route,
-        });
-      }
+    const served = routes(route) === true;
+    if (served) warned.delete(route);
+    else if (!warned.has(route)) {
+      warned.add(route);
+      logger?.warn("a request for a route this process does not serve: answering 404", {
+        route,
+      });
     }
     return served;
   };

@@ -1,6 +1,6 @@
 import { ConfigError } from "../errors.js";
 import { isValidServerName } from "../ids/validate.js";
-import type { MediaRepositoryOptions, RepositoryLimits } from "./types.js";
+import type { LiveRepositoryLimits, MediaRepositoryOptions, RepositoryLimits } from "./types.js";
 
 /**
  * Defaults of {@link RepositoryLimits}; override any of them with `limits`.
@@ -43,6 +43,39 @@ export function refuse(option: string, expected: string, value: unknown): Config
     `${FACTORY}: expected options.${option} to be ${expected} but received ${received(value)}`,
     { option },
   );
+}
+
+/** The limits {@link MediaRepository.updateLimits} may change: each is read per request. */
+const LIVE_LIMITS: ReadonlySet<string> = new Set<keyof LiveRepositoryLimits>([
+  "maxUploadBytes",
+  "maxPendingPerUser",
+]);
+
+/**
+ * `updateLimits`: checks `patch` as the options are checked at construction, then changes
+ * `limits` in place (the repository reads them per request). A refused patch changes nothing.
+ * @internal
+ */
+export function updateLiveLimits(
+  limits: RepositoryLimits,
+  patch: Partial<LiveRepositoryLimits>,
+): void {
+  if (typeof patch !== "object" || patch === null) {
+    throw refuse("limits", "an object", patch);
+  }
+  for (const name of Object.keys(patch)) {
+    if (!LIVE_LIMITS.has(name)) {
+      throw new ConfigError(
+        `updateLimits: limits.${name} cannot change on a running repository (only ${[...LIVE_LIMITS].join(", ")})`,
+        { option: `limits.${name}` },
+      );
+    }
+  }
+  const next = validateLimits({ ...limits, ...patch });
+  for (const name of LIVE_LIMITS) {
+    const key = name as keyof LiveRepositoryLimits;
+    limits[key] = next[key];
+  }
 }
 
 function validateLimits(limits: Partial<RepositoryLimits> | undefined): RepositoryLimits {

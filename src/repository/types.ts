@@ -305,6 +305,17 @@ export interface MediaConfig {
   "m.upload.size": number;
 }
 
+/**
+ * The limits {@link MediaRepository.updateLimits} changes live.
+ *
+ * @example
+ * ```ts
+ * const patch: Partial<LiveRepositoryLimits> = { maxUploadBytes: 10 * 1024 * 1024 };
+ * repository.updateLimits(patch);
+ * ```
+ */
+export type LiveRepositoryLimits = Pick<RepositoryLimits, "maxUploadBytes" | "maxPendingPerUser">;
+
 /** A media repository: see {@link createMediaRepository}. */
 export interface MediaRepository {
   /** Local server names; the first is used for uploads. */
@@ -345,6 +356,13 @@ export interface MediaRepository {
   /** The `preview_url` JSON of a URL. */
   preview(url: string, options: PreviewRequestOptions): Promise<Record<string, string | number>>;
   config(): MediaConfig;
+  /**
+   * Changes limits on the running repository (a config reload): `maxUploadBytes` and
+   * `maxPendingPerUser`, read on each request. Checked like the options at construction; a
+   * refused value throws a `ConfigError` and changes nothing. Uploads in flight keep the
+   * bound they started with.
+   */
+  updateLimits(limits: Partial<LiveRepositoryLimits>): void;
   /**
    * Quarantines (or with `value: false`, releases) media, emptying every cache tier. A single
    * `mxc` target that is not stored is `M_NOT_FOUND`.

@@ -44,13 +44,14 @@ function serverJobs(config: MediaServerConfig, parts: BackgroundParts): Backgrou
     });
   }
   if (jobs.orphanGc.enabled) {
-    // Thumbnail records cannot be looked up by hash: a datastore holding thumbnails is skipped.
-    const thumbs = datastore.forKind("thumbnail").id;
-    const stores = datastore.all().filter((s) => s.id !== thumbs && !s.capabilities.readOnly);
     list.push({
       name: "orphanGc",
       intervalMs: jobs.orphanGc.intervalMs,
       run: async (signal) => {
+        // Asked per run: a reload may flip a datastore's readOnly flag.
+        // Thumbnail records cannot be looked up by hash: a datastore holding thumbnails is skipped.
+        const thumbs = datastore.forKind("thumbnail").id;
+        const stores = datastore.all().filter((s) => s.id !== thumbs && !s.capabilities.readOnly);
         const total: Record<string, number> = { datastores: stores.length, deleted: 0 };
         for (const store of stores) {
           const c = await collectOrphanBlobs({
@@ -69,8 +70,26 @@ function serverJobs(config: MediaServerConfig, parts: BackgroundParts): Backgrou
 }
 
 /**
- * Starts competing for the leader lease and running the jobs on it; both stop at shutdown.
- * Does nothing when `background.enabled` is false or the process does not have the `background` role.
+ * The leader lease and its jobs, which a config reload may start, stop or restart. @internal
+ */
+export interface ServerBackground {
+  /** True while this process competes for the lease. */
+  readonly active: boolean;
+  /**
+   * Puts `config` in force: a process gaining the `background` role (or `background.enabled`)
+   * starts competing; one losing it stops its jobs and releases the lease; changed job
+   * settings restart the jobs under a new election.
+   */
+  apply(config: MediaServerConfig): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const isActive = (config: MediaServerConfig) =>
+  config.background.enabled && config.roles.includes("background");
+
+/**
+ * Competes for the leader lease and runs the jobs on it while `config` gives this process
+ * the `background` role (and `background.enabled`); both stop at shutdown.
  * @internal
  */
 export function startBackground(
@@ -78,15 +97,55 @@ export function startBackground(
   parts: BackgroundParts,
   shutdown: ShutdownStack,
   logger: ServerLogger,
-): void {
-  if (!config.background.enabled || !config.roles.includes("background")) return;
-  const leader = createLeaderElection({
-    coordinator: parts.coordinator,
-    ttlMs: config.background.leaseTtlMs,
-    logger,
-  });
-  const jobs = createBackgroundJobs({ leader, jobs: serverJobs(config, parts), logger });
-  shutdown.push(() => jobs.stop());
-  shutdown.push(() => leader.stop());
-  leader.start();
+): ServerBackground {
+  let running: { stop(): Promise<void> } | undefined;
+  let inForce: MediaServerConfig | undefined;
+  let queue: Promise<void> = Promise.resolve();
+  const start = (next: MediaServerConfig) => {
+    const leader = createLeaderElection({
+      coordinator: parts.coordinator,
+      ttlMs: next.background.leaseTtlMs,
+      logger,
+    });
+    const jobs = createBackgroundJobs({ leader, jobs: serverJobs(next, parts), logger });
+    leader.start();
+    return {
+      // The jobs' signal aborts when the term ends; then the lease is released.
+      stop: async () => {
+        await Promise.all([jobs.stop(), leader.stop()]);
+      },
+    };
+  };
+  const applyNow = async (next: MediaServerConfig) => {
+    const same = inForce && JSON.stringify(inForce.background) === JSON.stringify(next.background);
+    if (isActive(next) && running && same) return;
+    if (running) {
+      await running.stop();
+      running = undefined;
+      logger.info("background work stopped", { reason: isActive(next) ? "restart" : "role" });
+    }
+    inForce = next;
+    if (isActive(next)) running = start(next);
+  };
+  const background: ServerBackground = {
+    get active() {
+      return running !== undefined;
+    },
+    apply(next) {
+      const run = queue.then(() => applyNow(next));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    async stop() {
+      await queue;
+      await running?.stop();
+      running = undefined;
+    },
+  };
+  shutdown.push(() => background.stop());
+  if (isActive(config)) {
+    inForce = config;
+    running = start(config);
+  }
+  return background;
 }

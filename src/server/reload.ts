@@ -1,12 +1,22 @@
 // Config reload (SIGHUP): the config is read again; a refused one changes nothing. What the
 // running components can take live is applied (the Redis shard list, auth tokens and admins,
-// the rate limit); every other changed key is named as needing a restart.
+// the rate limit, upload limits, datastores' readOnly flags, roles and background work);
+// every other changed key is named as needing a restart.
+import { DEFAULT_REPOSITORY_LIMITS, type MediaRepository } from "../index.js";
 import type { RedisRingCache } from "../cache/index.js";
-import type { MediaHandlerOptions } from "../http/index.js";
+import {
+  DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type MediaHandlerOptions,
+  type MediaHandlerWithStats,
+  type MediaRouteName,
+} from "../http/index.js";
 import { createServerAuth, type ServerAuth } from "./auth.js";
+import type { ServerBackground } from "./background.js";
 import type { MediaServerConfig } from "./config-types.js";
+import type { ServerDatastores } from "./datastores.js";
 import { handlerOptions } from "./handler.js";
 import type { ServerLogger } from "./logger.js";
+import { routesOfRoles, type MediaServerRole } from "./roles.js";
 
 /**
  * What `MediaServer.reload()` changed, by config key.
@@ -32,22 +42,32 @@ export interface ReloadResult {
 
 type RateLimit = NonNullable<MediaHandlerOptions["rateLimit"]>;
 
-/** Auth and the rate limit behind stable functions the handler keeps. @internal */
+/** Auth, the rate limit and the roles behind stable functions the handler keeps. @internal */
 export interface LiveSettings {
   check: ServerAuth["check"];
   rateLimit: RateLimit;
+  /** The handler's `routes` option: the routes of the roles in force. */
+  routes: (route: MediaRouteName) => boolean;
+  readonly roles: readonly MediaServerRole[];
   devToken: string | undefined;
   setAuth(config: MediaServerConfig): void;
   setRateLimit(config: MediaServerConfig): void;
+  setRoles(roles: readonly MediaServerRole[]): void;
 }
 
 /** @internal */
 export function createLiveSettings(config: MediaServerConfig, logger: ServerLogger): LiveSettings {
   let auth = createServerAuth(config.auth, config.serverName);
   let limiter: RateLimit | undefined;
+  let roles: readonly MediaServerRole[] = config.roles;
+  let serves = routesOfRoles(roles);
   const live: LiveSettings = {
     check: (token) => auth.check(token),
     rateLimit: (context) => limiter?.(context),
+    routes: (route) => serves(route),
+    get roles() {
+      return roles;
+    },
     devToken: auth.devToken,
     setAuth(next) {
       auth = createServerAuth(next.auth, config.serverName);
@@ -55,6 +75,10 @@ export function createLiveSettings(config: MediaServerConfig, logger: ServerLogg
     },
     setRateLimit(next) {
       limiter = handlerOptions(next.http, live.check, logger).rateLimit;
+    },
+    setRoles(next) {
+      roles = next;
+      serves = routesOfRoles(next);
     },
   };
   live.setRateLimit(config);
@@ -100,6 +124,24 @@ export function changedKeys(before: MediaServerConfig, after: MediaServerConfig)
 
 const isAuth = (k: string) => k.startsWith("auth.") && k !== "auth.allowQueryToken";
 const isRateLimit = (k: string) => k === "limits.rateLimit" || k.startsWith("limits.rateLimit.");
+const REPOSITORY_LIMITS = new Set(["limits.maxUploadBytes", "limits.maxPendingPerUser"]);
+const HANDLER_LIMITS = new Set([
+  "limits.uploadIdleTimeoutMs",
+  "limits.writeStallTimeoutMs",
+  "limits.maxConcurrentUploadsPerUser",
+]);
+const isBackground = (k: string) => k === "roles" || k.startsWith("background.");
+
+/** `datastores.<id>.readOnly` of a datastore both configs list. */
+function readOnlyOf(k: string, before: MediaServerConfig, after: MediaServerConfig): boolean {
+  const match = /^datastores\.(.+)\.readOnly$/.exec(k);
+  const id = match?.[1];
+  return (
+    id !== undefined &&
+    before.datastores.some((d) => d.id === id) &&
+    after.datastores.some((d) => d.id === id)
+  );
+}
 
 /** What a reload acts on. @internal */
 export interface ReloadTargets {
@@ -109,11 +151,86 @@ export interface ReloadTargets {
   logger: ServerLogger;
   live: LiveSettings;
   ring: RedisRingCache | undefined;
+  datastore: ServerDatastores;
+  repository: Pick<MediaRepository, "updateLimits">;
+  handler: Pick<MediaHandlerWithStats, "updateLimits">;
+  background: Pick<ServerBackground, "apply">;
+}
+
+/** The config in force once `applied` keys of `next` are. */
+function merged(
+  inForce: MediaServerConfig,
+  next: MediaServerConfig,
+  applied: readonly string[],
+): MediaServerConfig {
+  const has = (test: (k: string) => boolean) => applied.some(test);
+  const http = { ...inForce.http, rateLimit: next.http.rateLimit };
+  if (has((k) => HANDLER_LIMITS.has(k))) {
+    delete http.uploadIdleTimeoutMs;
+    delete http.writeStallTimeoutMs;
+    delete http.maxConcurrentUploadsPerUser;
+    Object.assign(http, {
+      ...pick(next.http, "uploadIdleTimeoutMs"),
+      ...pick(next.http, "writeStallTimeoutMs"),
+      ...pick(next.http, "maxConcurrentUploadsPerUser"),
+    });
+  }
+  const readOnly = new Map(next.datastores.map((d) => [d.id, d.readOnly] as const));
+  return {
+    ...inForce,
+    auth: has(isAuth) ? next.auth : inForce.auth,
+    http,
+    limits: has((k) => REPOSITORY_LIMITS.has(k)) ? next.limits : inForce.limits,
+    roles: next.roles,
+    background: next.background,
+    datastores: inForce.datastores.map((d) =>
+      applied.includes(`datastores.${d.id}.readOnly`) ? { ...d, readOnly: readOnly.get(d.id) } : d,
+    ),
+    cache: applied.includes("cache.redis.shards")
+      ? { ...inForce.cache, redis: { ...inForce.cache.redis!, shards: next.cache.redis!.shards } }
+      : inForce.cache,
+  };
+}
+
+function pick<T extends object, K extends keyof T>(o: T, key: K): Partial<Pick<T, K>> {
+  return o[key] === undefined ? {} : ({ [key]: o[key] } as Partial<Pick<T, K>>);
+}
+
+/** Puts the live keys of `next` in force; `applyReadOnly` was prepared (and checked) before. */
+async function applyLive(
+  targets: ReloadTargets,
+  next: MediaServerConfig,
+  applied: readonly string[],
+  applyReadOnly: () => void,
+): Promise<void> {
+  const has = (test: (k: string) => boolean) => applied.some(test);
+  const { live } = targets;
+  applyReadOnly();
+  if (has((k) => REPOSITORY_LIMITS.has(k))) {
+    targets.repository.updateLimits({
+      maxUploadBytes: next.limits.maxUploadBytes,
+      maxPendingPerUser:
+        next.limits.maxPendingPerUser ?? DEFAULT_REPOSITORY_LIMITS.maxPendingPerUser,
+    });
+  }
+  if (has((k) => HANDLER_LIMITS.has(k))) {
+    const d = DEFAULT_MEDIA_HANDLER_OPTIONS;
+    targets.handler.updateLimits({
+      uploadIdleTimeoutMs: next.http.uploadIdleTimeoutMs ?? d.uploadIdleTimeoutMs,
+      writeStallTimeoutMs: next.http.writeStallTimeoutMs ?? d.writeStallTimeoutMs,
+      maxConcurrentUploadsPerUser:
+        next.http.maxConcurrentUploadsPerUser ?? d.maxConcurrentUploadsPerUser,
+    });
+  }
+  if (has(isAuth)) live.setAuth(next);
+  if (has(isRateLimit)) live.setRateLimit(next);
+  if (applied.includes("roles")) live.setRoles(next.roles);
+  if (has(isBackground)) await targets.background.apply(next);
 }
 
 /** `MediaServer.reload`: one reload at a time, each against the config in force. @internal */
 export function createReloader(targets: ReloadTargets): () => Promise<ReloadResult> {
-  const { logger, live, ring } = targets;
+  const { logger, ring } = targets;
   let inForce = targets.config;
   const leaseShard = targets.config.cache.redis?.shards[0];
   let queue: Promise<unknown> = Promise.resolve();
@@ -123,22 +240,23 @@ export function createReloader(targets: ReloadTargets): () => Promise<ReloadResu
       if (!targets.load) throw new Error("the server was started without a config source");
       next = targets.load();
       const changed = changedKeys(inForce, next);
+      // The steps that can still refuse come first, before anything changes.
+      const applyReadOnly = targets.datastore.prepareReadOnly(next.datastores);
       const shards = changed.includes("cache.redis.shards") && ring && next.cache.redis;
-      // First: it is the one step that can still refuse (a bad shard URL), before any other.
       if (shards) await ring.setShards(shards.shards);
+      const before = inForce;
       const applied = changed.filter(
-        (k) => isAuth(k) || isRateLimit(k) || (shards && k === "cache.redis.shards"),
+        (k) =>
+          isAuth(k) ||
+          isRateLimit(k) ||
+          REPOSITORY_LIMITS.has(k) ||
+          HANDLER_LIMITS.has(k) ||
+          isBackground(k) ||
+          readOnlyOf(k, before, next) ||
+          (shards && k === "cache.redis.shards"),
       );
-      if (applied.some(isAuth)) live.setAuth(next);
-      if (applied.some(isRateLimit)) live.setRateLimit(next);
-      inForce = {
-        ...inForce,
-        auth: applied.some(isAuth) ? next.auth : inForce.auth,
-        http: { ...inForce.http, rateLimit: next.http.rateLimit },
-        cache: shards
-          ? { ...inForce.cache, redis: { ...inForce.cache.redis!, shards: shards.shards } }
-          : inForce.cache,
-      };
+      await applyLive(targets, next, applied, applyReadOnly);
+      inForce = merged(inForce, next, applied);
       const restartNeeded = changed.filter((k) => !applied.includes(k));
       // The machine-ID lease and the invalidation channel stay on the first shard of start.
       if (shards && shards.shards[0] !== leaseShard) {

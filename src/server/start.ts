@@ -13,7 +13,7 @@ import { jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
-import { routesOfRoles, type MediaServerRole } from "./roles.js";
+import type { MediaServerRole } from "./roles.js";
 import { ShutdownStack } from "./shutdown.js";
 import { readinessChecks } from "./readiness.js";
 import { createLiveSettings, createReloader, type ReloadResult } from "./reload.js";
@@ -36,13 +36,16 @@ export interface MediaServer {
   readonly repository: MediaRepository;
   /** The machine ID in use (leased in Redis when `cache.redis` is configured). */
   readonly machineId: number;
-  /** The roles this process serves (`roles` of the config). */
+  /** The roles this process serves (`roles` of the config in force). */
   readonly roles: readonly MediaServerRole[];
   /** Development token printed at start when no auth was configured. */
   readonly devToken: string | undefined;
   /**
    * Re-reads the config (`options.loadConfig`) and applies what can change live: the Redis
-   * shard list, `auth` tokens and admins, `limits.rateLimit`. Other changed keys are named in
+   * shard list, `auth` tokens and admins, `limits.rateLimit`, the upload limits
+   * (`maxUploadBytes`, `maxPendingPerUser`, `maxConcurrentUploadsPerUser`, the idle and stall
+   * timeouts), each datastore's `readOnly`, `roles` (routes served, and whether this process
+   * competes for the background lease) and `background`. Other changed keys are named in
    * `restartNeeded`. A refused config is logged, changes nothing, and rejects.
    */
   reload(): Promise<ReloadResult>;
@@ -84,13 +87,14 @@ export async function startMediaServer(
     const parts = { datastore, metadata, cache, machineId, lease, remote, coordinator };
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
-    startBackground(config, { coordinator, repository, metadata, datastore }, shutdown, logger);
+    const jobParts = { coordinator, repository, metadata, datastore };
+    const background = startBackground(config, jobParts, shutdown, logger);
     const live = createLiveSettings(config, logger);
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
         ...handlerOptions(config.http, live.check, logger),
         rateLimit: live.rateLimit, // replaced on reload
-        routes: routesOfRoles(config.roles),
+        routes: live.routes, // the roles in force, changed on reload
         // Inbound federation is verified here (X-Matrix against the origin's published keys).
         ...(federation && { authenticateServer: (req) => federation.authenticateServer(req) }),
       }),
@@ -109,14 +113,25 @@ export async function startMediaServer(
       devToken: live.devToken,
     });
     server.setReady();
-    const reload = createReloader({ config, load: options.loadConfig, logger, live, ring });
+    const reload = createReloader({
+      config,
+      load: options.loadConfig,
+      logger,
+      live,
+      ring,
+      datastore,
+      repository,
+      handler,
+      background,
+    });
     const { devToken } = live;
-    const { roles } = config;
     return {
       url: server.url,
       repository,
       machineId,
-      roles,
+      get roles() {
+        return live.roles;
+      },
       devToken,
       reload,
       close: () => shutdown.close(),
