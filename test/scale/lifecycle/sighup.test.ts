@@ -1,6 +1,6 @@
 // SIGHUP reloads the config of a running `serve`: a broken file is refused with one error
-// line and the server keeps serving on its old config; auth changes apply at once; other
-// changed keys are named as needing a restart; a new Redis shard list is used at once.
+// line and the server keeps serving on its old config; auth and limits changes apply at once;
+// other changed keys are named as needing a restart; a new Redis shard list is used at once.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
@@ -59,15 +59,17 @@ describe("SIGHUP reloads the config", { skip: notBuilt }, () => {
         ...config,
         auth: { tokens: { "bob-token": "@bob:media.test" }, admins: ["@bob:media.test"] },
         limits: { maxUploadBytes: 1234 },
+        serverName: "renamed.test",
       });
       child.process.kill("SIGHUP");
       const line = await child.waitFor(RELOADED);
       const { applied, restartNeeded } = JSON.parse(line[0]) as Record<string, string[]>;
-      assert.deepEqual(applied!.sort(), ["auth.admins", "auth.tokens"]);
-      assert.deepEqual(restartNeeded, ["limits.maxUploadBytes"]);
-      await child.waitFor(/needs a restart: limits\.maxUploadBytes"/);
+      assert.deepEqual(applied!.sort(), ["auth.admins", "auth.tokens", "limits.maxUploadBytes"]);
+      assert.deepEqual(restartNeeded, ["serverName"]);
+      await child.waitFor(/needs a restart: serverName"/);
       assert.doesNotMatch(child.output(), /bob-token/, "tokens are never logged");
       assert.equal((await upload(child.url, "bob-token", Buffer.from("bob"))).status, 200);
+      assert.equal((await upload(child.url, "bob-token", Buffer.alloc(2000))).status, 413);
       assert.equal((await upload(child.url, ALICE, Buffer.from("alice"))).status, 401);
       assert.equal(await stopChild(child), 0);
     } finally {
