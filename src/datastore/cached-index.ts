@@ -66,10 +66,20 @@ export class CopyIndex {
     this.#copies.delete(key);
   }
 
-  /** The keys evicted since the last call, whose local copies the caller deletes. */
-  takeEvicted(): string[] {
-    const keys = this.#evicted;
-    this.#evicted = [];
+  /** The keys evicted since the last call (at most `limit`; the rest stay for the next). */
+  takeEvicted(limit = Infinity): string[] {
+    const keys = this.#evicted.slice(0, limit);
+    this.#evicted = this.#evicted.slice(keys.length);
     return keys;
+  }
+
+  /** Keys of copies evicted whose local copies are still to be deleted. */
+  get pendingEvictions(): number {
+    return this.#evicted.length;
+  }
+
+  /** Every key held, least recently used first. */
+  keys(): string[] {
+    return [...this.#empty, ...[...this.#copies.rkeys()]];
   }
 }

@@ -31,12 +31,37 @@ export interface CachedDatastoreStats {
   evictions: number;
 }
 
+/** What {@link CachedDatastore.trim} did. */
+export interface CachedDatastoreTrim {
+  /** Local copies listed. */
+  scanned: number;
+  /** Copies found on disk that the index did not know (written by another process). */
+  adopted: number;
+  /** Indexed copies no longer on disk (deleted by another process). */
+  forgotten: number;
+  /** Copies deleted to get under `maxBytes`. */
+  evicted: number;
+  /** Copies over the bound still to delete (past `limit`): the next trim deletes them. */
+  pending: number;
+  /** Bytes held after the trim. */
+  bytes: number;
+  [count: string]: number;
+}
+
 /** A {@link Datastore} reading through a local copy. */
 export interface CachedDatastore extends Datastore {
   /** Loads the index of local copies (done automatically on first use). */
   ready(): Promise<void>;
   /** A snapshot of the cache's counters. */
   stats(): CachedDatastoreStats;
+  /**
+   * Lists `local` again and brings the index and the directory back in line: copies another
+   * process wrote into the directory are counted (as just used), copies it deleted
+   * are forgotten, and copies past `maxBytes` are deleted (at most `limit` per call). Each
+   * read that copies evicts inline already; this is the periodic check for what happens
+   * behind the cache's back.
+   */
+  trim(options?: { limit?: number; signal?: AbortSignal }): Promise<CachedDatastoreTrim>;
 }
 
 interface CacheState {
@@ -105,11 +130,47 @@ function ready(state: CacheState): Promise<void> {
   return state.started;
 }
 
-async function deleteEvicted(state: CacheState): Promise<void> {
-  for (const key of state.index.takeEvicted()) {
+async function deleteEvicted(state: CacheState, limit = Infinity): Promise<number> {
+  const keys = state.index.takeEvicted(limit);
+  for (const key of keys) {
     await state.local.delete(key).catch(() => undefined);
     datastoreChannel.publish({ datastore: state.origin.id, op: "evict", key });
   }
+  return keys.length;
+}
+
+async function trim(
+  state: CacheState,
+  options: { limit?: number; signal?: AbortSignal } = {},
+): Promise<CachedDatastoreTrim> {
+  const { signal } = options;
+  const limit = options.limit ?? Infinity;
+  if (!(limit >= 1)) throw invalid("limit", "a positive integer", String(limit));
+  await ready(state);
+  const counts = { scanned: 0, adopted: 0, forgotten: 0, evicted: 0, pending: 0, bytes: 0 };
+  const before = new Set(state.index.keys());
+  const found = new Map<string, number>();
+  for await (const entry of state.local.list(signal ? { signal } : {})) {
+    counts.scanned++;
+    found.set(entry.key, entry.size);
+  }
+  signal?.throwIfAborted();
+  for (const key of before) {
+    // A copy being filled now is remembered once written: only forget what was indexed before.
+    if (!found.has(key) && state.index.has(key)) {
+      state.index.forget(key);
+      counts.forgotten++;
+    }
+  }
+  for (const [key, size] of found) {
+    if (state.index.has(key)) continue;
+    state.index.remember(key, size);
+    counts.adopted++;
+  }
+  counts.evicted = await deleteEvicted(state, limit);
+  counts.pending = state.index.pendingEvictions;
+  counts.bytes = state.index.bytes;
+  return counts;
 }
 
 /** Copies a blob into `local`; false when it is not cacheable. */
@@ -219,6 +280,7 @@ export function cachedDatastore(options: CachedDatastoreOptions): CachedDatastor
     capabilities: { ...origin.capabilities },
     ready: () => ready(state),
     stats: () => statsOf(state),
+    trim: (trimOptions) => trim(state, trimOptions),
     put: (source, putOptions) => origin.put(source, putOptions),
     get: (key, getOptions) => cachedGet(state, key, getOptions),
     head: (key) => cachedHead(state, key),

@@ -38,5 +38,10 @@ export type { DatastoreRouter, DatastoreRoutes, RoutedPutResult } from "./route.
 export { migrateDatastore, DEFAULT_MIGRATE_OPTIONS } from "./migrate.js";
 export type { MigrateDatastoreOptions, MigrationProgress, MigrationReport } from "./migrate.js";
 export { cachedDatastore } from "./cached.js";
-export type { CachedDatastore, CachedDatastoreOptions, CachedDatastoreStats } from "./cached.js";
+export type {
+  CachedDatastore,
+  CachedDatastoreOptions,
+  CachedDatastoreStats,
+  CachedDatastoreTrim,
+} from "./cached.js";
 export { isDatastoreKey } from "./internal.js";

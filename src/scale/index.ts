@@ -16,5 +16,8 @@ export type {
 } from "./jobs.js";
 export { collectOrphanBlobs, purgeRemoteMedia, DEFAULT_ORPHAN_GRACE_MS } from "./gc.js";
 export type { CollectOrphanBlobsOptions, OrphanBlobCounts, PurgeRemoteMediaOptions } from "./gc.js";
+export { cacheTrimJob, DEFAULT_CACHE_TRIM_JOB } from "./cache-trim.js";
+export type { CacheTrimJobOptions } from "./cache-trim.js";
+export type { CachedDatastore, CachedDatastoreTrim } from "../datastore/cached.js";
 // The types the jobs name (repository, stores, coordinator), as the root entry exports them.
 export type * from "../index.js";
