@@ -43,10 +43,9 @@ export interface HandlerSettings {
  */
 export function updateHandlerLimits(settings: HandlerSettings, patch: LiveHandlerLimits): void {
   if (typeof patch !== "object" || patch === null) {
-    throw new ConfigError(
-      `updateLimits: expected an object but received ${received(patch)}`,
-      { option: "limits" },
-    );
+    throw new ConfigError(`updateLimits: expected an object but received ${received(patch)}`, {
+      option: "limits",
+    });
   }
   const next = checkLimits({
     authenticate: settings.authenticate,

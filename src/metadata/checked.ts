@@ -74,6 +74,9 @@ export interface MetadataBackend {
   deleteExpiredPending(now: number): Awaitable<number>;
   putThumbnail(thumbnail: ThumbnailRecord): Awaitable<unknown>;
   getThumbnails(origin: string, mediaId: string): Awaitable<ThumbnailRecord[]>;
+  // --- Background jobs: local retention and orphan blob collection ---
+  listLocalMediaAccessedBefore(before: number, limit: number): Awaitable<MediaRecord[]>;
+  getThumbnailsBySha256(sha256: string): Awaitable<ThumbnailRecord[]>;
   getPreview(
     url: string,
     bucket: number,
@@ -116,6 +119,15 @@ function mediaMethods(label: string, backend: MetadataBackend) {
     async listRemoteMediaAccessedBefore(before, options = {}) {
       validateTime(before, "before");
       return backend.listRemoteMediaAccessedBefore(before, validateLimit(options.limit));
+    },
+    // --- Background jobs: local retention and orphan blob collection ---
+    async listLocalMediaAccessedBefore(before, options = {}) {
+      validateTime(before, "before");
+      return backend.listLocalMediaAccessedBefore(before, validateLimit(options.limit));
+    },
+    async getThumbnailsBySha256(sha256) {
+      validateString(sha256, "sha256");
+      return backend.getThumbnailsBySha256(sha256);
     },
     async touchMedia(accesses) {
       const latest = validateAccesses(accesses);

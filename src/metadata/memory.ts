@@ -87,11 +87,14 @@ function listMediaByUploader(
     .map(copy);
 }
 
-function listRemoteMediaAccessedBefore(state: MemoryState, before: number, limit: number) {
+function listMediaAccessedBefore(
+  state: MemoryState,
+  kind: "local" | "remote",
+  before: number,
+  limit: number,
+) {
   return [...state.media.values()]
-    .filter(
-      (record) => record.kind === "remote" && !record.protected && record.lastAccessAt < before,
-    )
+    .filter((record) => record.kind === kind && !record.protected && record.lastAccessAt < before)
     .sort(
       (a, b) =>
         a.lastAccessAt - b.lastAccessAt ||
@@ -212,7 +215,7 @@ function memoryBackend(state: MemoryState): MetadataBackend {
     listMediaByUploader: (uploader, after, count) =>
       listMediaByUploader(state, uploader, after, count),
     listRemoteMediaAccessedBefore: (before, limit) =>
-      listRemoteMediaAccessedBefore(state, before, limit),
+      listMediaAccessedBefore(state, "remote", before, limit),
     touchMedia: (accesses) => touchMedia(state, accesses),
     deleteMedia: (origin, mediaId) => deleteMedia(state, origin, mediaId),
     setProtected: (origin, mediaId, value) => setProtected(state, origin, mediaId, value),
@@ -229,6 +232,20 @@ function memoryBackend(state: MemoryState): MetadataBackend {
       [...(state.thumbnails.get(mediaKey(origin, mediaId))?.values() ?? [])]
         .map((thumbnail) => ({ ...thumbnail }))
         .sort(compareThumbnails),
+    // --- Background jobs: local retention and orphan blob collection ---
+    listLocalMediaAccessedBefore: (before, limit) =>
+      listMediaAccessedBefore(state, "local", before, limit),
+    getThumbnailsBySha256: (sha256) =>
+      [...state.thumbnails.values()]
+        .flatMap((byKey) => [...byKey.values()])
+        .filter((thumbnail) => thumbnail.sha256 === sha256)
+        .map((thumbnail) => ({ ...thumbnail }))
+        .sort(
+          (a, b) =>
+            compareStrings(a.origin, b.origin) ||
+            compareStrings(a.mediaId, b.mediaId) ||
+            compareThumbnails(a, b),
+        ),
     getPreview: (url, bucket, language) => {
       const entry = state.previews.get(previewKey(url, bucket, language));
       return entry && { ...entry };

@@ -177,4 +177,20 @@ export interface MetadataStore {
 
   /** Releases connections (an injected pool is left open). */
   close(): Promise<void>;
+
+  // --- Background jobs: local retention and orphan blob collection ---
+
+  /**
+   * Local media not accessed since `before` (ms since the epoch), oldest access first, for
+   * local media retention; protected media is never listed. `limit` defaults to 100 (max 1000).
+   */
+  listLocalMediaAccessedBefore(
+    before: number,
+    options?: { limit?: number },
+  ): Promise<MediaRecord[]>;
+  /**
+   * Every thumbnail whose bytes have this SHA-256 (the blob key of the kit's drivers), by
+   * (origin, mediaId) then size, so a collector can tell a thumbnail blob still in use.
+   */
+  getThumbnailsBySha256(sha256: string): Promise<ThumbnailRecord[]>;
 }

@@ -15,6 +15,7 @@ import {
   type MetadataThumbnailsAndPreviewsCase,
 } from "./metadata/thumbnails-and-previews.js";
 import { usageCases, type MetadataUsageCase } from "./metadata/usage.js";
+import { backgroundCases, type MetadataBackgroundCase } from "./metadata/background.js";
 
 export type { MetadataCaseContext } from "./metadata/fixtures.js";
 export type {
@@ -25,6 +26,7 @@ export type {
   MetadataRecordsCase,
   MetadataThumbnailsAndPreviewsCase,
   MetadataUsageCase,
+  MetadataBackgroundCase,
 };
 
 /** What a {@link MetadataStoreFactory} returns when a store needs more than `close()`. */
@@ -53,6 +55,7 @@ const GROUPS = {
   "thumbnails-and-previews": thumbnailsAndPreviewsCases,
   usage: usageCases,
   hardening: hardeningCases,
+  "background-jobs": backgroundCases,
 } satisfies Record<string, MetadataCases<string>>;
 
 /** A group of cases of {@link describeMetadataStore}, skippable as a whole. */
@@ -63,7 +66,8 @@ export type MetadataConformanceGroup =
   | "pending"
   | "thumbnails-and-previews"
   | "usage"
-  | "hardening";
+  | "hardening"
+  | "background-jobs";
 
 /** One case of {@link describeMetadataStore}, by its name. */
 export type MetadataConformanceCase =
@@ -73,7 +77,8 @@ export type MetadataConformanceCase =
   | MetadataPendingCase
   | MetadataThumbnailsAndPreviewsCase
   | MetadataUsageCase
-  | MetadataHardeningCase;
+  | MetadataHardeningCase
+  | MetadataBackgroundCase;
 
 /** Options of {@link describeMetadataStore}. */
 export interface DescribeMetadataStoreOptions {

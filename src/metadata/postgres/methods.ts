@@ -235,6 +235,11 @@ export function postgresBackend(state: PostgresState): MetadataBackend {
     putThumbnail: (thumbnail) => putThumbnail(state, thumbnail),
     getThumbnails: async (origin, mediaId) =>
       (await all(state, "getThumbnails", [origin, mediaId])).map(codec.toThumbnail),
+    // --- Background jobs: local retention and orphan blob collection ---
+    listLocalMediaAccessedBefore: async (before, limit) =>
+      mediaList(await all(state, "localBefore", [before, limit])),
+    getThumbnailsBySha256: async (sha256) =>
+      (await all(state, "thumbnailsBySha256", [sha256])).map(codec.toThumbnail),
     getPreview: async (url, bucket, language) => {
       const row = await first(state, "getPreview", [url, bucket, language]);
       return row && codec.toPreview(row);

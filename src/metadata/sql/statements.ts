@@ -52,6 +52,20 @@ function mediaStatements(dialect: SqlDialect, table: Tables) {
 WHERE kind = 'remote' AND ${dialect.isFalse("protected")} AND last_access_at < ${p()}
 ORDER BY last_access_at, origin, media_id LIMIT ${p()}`,
     ),
+    // --- Background jobs: local retention and orphan blob collection ---
+    /** before, limit */
+    localBefore: sql(
+      dialect,
+      (p) => `SELECT ${MEDIA_COLUMNS} FROM ${table.media}
+WHERE kind = 'local' AND ${dialect.isFalse("protected")} AND last_access_at < ${p()}
+ORDER BY last_access_at, origin, media_id LIMIT ${p()}`,
+    ),
+    /** sha256 */
+    thumbnailsBySha256: sql(
+      dialect,
+      (p) => `SELECT ${THUMBNAIL_COLUMNS} FROM ${table.thumbnails} WHERE sha256 = ${p()}
+ORDER BY origin, media_id, ${THUMBNAIL_ORDER}`,
+    ),
     /** protected, origin, mediaId */
     setProtected: sql(
       dialect,

@@ -192,6 +192,11 @@ export function sqliteBackend(state: SqliteState): MetadataBackend {
       write(state, (statements) => statements.putThumbnail.run(...codec.fromThumbnail(thumbnail))),
     getThumbnails: (origin, mediaId) =>
       (prepared(state).getThumbnails.all(origin, mediaId) as Row[]).map(codec.toThumbnail),
+    // --- Background jobs: local retention and orphan blob collection ---
+    listLocalMediaAccessedBefore: (before, limit) =>
+      mediaList(prepared(state).localBefore.all(before, limit)),
+    getThumbnailsBySha256: (sha256) =>
+      (prepared(state).thumbnailsBySha256.all(sha256) as Row[]).map(codec.toThumbnail),
     getPreview: (url, bucket, language) => {
       const row = prepared(state).getPreview.get(url, bucket, language) as Row | undefined;
       return row && codec.toPreview(row);

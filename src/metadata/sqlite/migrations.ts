@@ -76,6 +76,14 @@ CREATE TABLE mmk_usage (
 ) STRICT;
 `,
   },
+  {
+    // Local media retention lists local media by last access.
+    version: 2,
+    sql: `
+CREATE INDEX IF NOT EXISTS mmk_media_local_access ON mmk_media (last_access_at)
+  WHERE kind = 'local' AND protected = 0;
+`,
+  },
 ];
 
 /** Applies what the database at `file` lacks. */
