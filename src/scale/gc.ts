@@ -1,6 +1,7 @@
 // Job bodies: orphan blob collection, remote media retention and the expiry sweep, over the
 // public parts of a repository (its metadata store, datastores and methods).
 import type { Datastore } from "../datastore/types.js";
+import { ConfigError } from "../errors.js";
 import type { MetadataStore } from "../metadata/types.js";
 import type { MediaRepository } from "../repository/types.js";
 import type { ScaleLogger } from "./leader.js";
@@ -10,7 +11,7 @@ export interface CollectOrphanBlobsOptions {
   /** The datastore to clean; needs `list()` and must be writable. */
   datastore: Datastore;
   /** The metadata store every process of the deployment writes to. */
-  metadata: MetadataStore;
+  metadata: Pick<MetadataStore, "getMediaBySha256" | "getThumbnailsBySha256">;
   /**
    * Blobs written less than this long ago are kept, whatever metadata says: an upload stores
    * its blob before it inserts its record. @defaultValue 3600000 (1 h)
@@ -20,7 +21,7 @@ export interface CollectOrphanBlobsOptions {
   now?: () => number;
   /** Stops the walk between blobs. */
   signal?: AbortSignal;
-  /** Another reference to consult (e.g. thumbnail records); a blob it claims is kept. */
+  /** Another reference to consult; a blob it claims is kept. */
   isReferenced?: (key: string, datastore: Datastore) => Promise<boolean>;
   logger?: ScaleLogger;
 }
@@ -39,14 +40,11 @@ export interface OrphanBlobCounts {
 export const DEFAULT_ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /**
- * Deletes blobs of `datastore` that no media record references and that are older than
- * `graceMs`. References are looked up (by the blob's key, its SHA-256) right before each
- * delete, never from a snapshot taken at the start of the walk. A blob whose age the store
- * does not report is kept.
- *
- * Thumbnail records cannot be looked up by hash in a `MetadataStore`: run it on datastores
- * that hold no thumbnails, or pass `isReferenced`. A collected thumbnail is regenerated on
- * its next request.
+ * Deletes blobs of `datastore` that no media record and no thumbnail record references and
+ * that are older than `graceMs`. References are looked up (by the blob's key, its SHA-256,
+ * with `getMediaBySha256` and `getThumbnailsBySha256`) right before each delete, never from a
+ * snapshot taken at the start of the walk, so a datastore holding thumbnails is collected
+ * safely too. A blob whose age the store does not report is kept.
  *
  * @example
  * ```ts
@@ -70,9 +68,8 @@ export async function collectOrphanBlobs(
       counts.young++;
       continue;
     }
-    const records = await metadata.getMediaBySha256(entry.key);
     const used =
-      records.some((r) => r.datastoreId === datastore.id && r.location === entry.key) ||
+      (await referenced(metadata, datastore.id, entry.key)) ||
       (await options.isReferenced?.(entry.key, datastore)) === true;
     if (used) {
       counts.referenced++;
@@ -84,6 +81,65 @@ export async function collectOrphanBlobs(
     options.logger?.info?.("deleted an orphan blob", { datastore: datastore.id, key: entry.key });
   }
   return counts;
+}
+
+/** True when a media or a thumbnail record names the blob (`datastoreId`, `key`). */
+async function referenced(
+  metadata: CollectOrphanBlobsOptions["metadata"],
+  datastoreId: string,
+  key: string,
+): Promise<boolean> {
+  const names = (r: { datastoreId: string; location: string }) =>
+    r.datastoreId === datastoreId && r.location === key;
+  if ((await metadata.getMediaBySha256(key)).some(names)) return true;
+  return (await metadata.getThumbnailsBySha256(key)).some(names);
+}
+
+/** Options of {@link purgeLocalMedia}. */
+export interface PurgeLocalMediaOptions {
+  repository: Pick<MediaRepository, "delete">;
+  metadata: Pick<MetadataStore, "listLocalMediaAccessedBefore">;
+  /** Local media not downloaded for this long is deleted (protected media is kept). */
+  maxAgeMs: number;
+  /** Media deleted per run at most; the next run goes on. @defaultValue 100 */
+  batchSize?: number;
+  /** @defaultValue `Date.now` */
+  now?: () => number;
+  /** Stops between media. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Local media retention by last access (off unless a deployment asks for it): deletes up to
+ * `batchSize` local uploads (their thumbnails and, when nothing else uses them, their blobs)
+ * not downloaded for `maxAgeMs`, oldest access first; protected media is kept. Unlike remote
+ * media, deleted local media cannot be fetched again.
+ *
+ * @example
+ * ```ts
+ * import { purgeLocalMedia } from "matrix-media-kit/scale";
+ * await purgeLocalMedia({ repository, metadata, maxAgeMs: 365 * 24 * 3_600_000, batchSize: 500 });
+ * ```
+ */
+export async function purgeLocalMedia(
+  options: PurgeLocalMediaOptions,
+): Promise<{ scanned: number; deleted: number }> {
+  const { repository, metadata, signal } = options;
+  const batchSize = options.batchSize ?? 100;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 1000) {
+    throw new ConfigError(
+      `Expected an integer 1–1000 for batchSize but received ${String(batchSize)}`,
+      { option: "batchSize" },
+    );
+  }
+  const before = (options.now ?? Date.now)() - options.maxAgeMs;
+  const batch = await metadata.listLocalMediaAccessedBefore(before, { limit: batchSize });
+  let deleted = 0;
+  for (const record of batch) {
+    signal?.throwIfAborted();
+    if (await repository.delete(record.origin, record.mediaId)) deleted++;
+  }
+  return { scanned: batch.length, deleted };
 }
 
 /** Options of {@link purgeRemoteMedia}. */

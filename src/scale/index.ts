@@ -14,8 +14,18 @@ export type {
   JobCounts,
   JobRun,
 } from "./jobs.js";
-export { collectOrphanBlobs, purgeRemoteMedia, DEFAULT_ORPHAN_GRACE_MS } from "./gc.js";
-export type { CollectOrphanBlobsOptions, OrphanBlobCounts, PurgeRemoteMediaOptions } from "./gc.js";
+export {
+  collectOrphanBlobs,
+  purgeLocalMedia,
+  purgeRemoteMedia,
+  DEFAULT_ORPHAN_GRACE_MS,
+} from "./gc.js";
+export type {
+  CollectOrphanBlobsOptions,
+  OrphanBlobCounts,
+  PurgeLocalMediaOptions,
+  PurgeRemoteMediaOptions,
+} from "./gc.js";
 export { cacheTrimJob, DEFAULT_CACHE_TRIM_JOB } from "./cache-trim.js";
 export type { CacheTrimJobOptions } from "./cache-trim.js";
 export type { CachedDatastore, CachedDatastoreTrim } from "../datastore/cached.js";

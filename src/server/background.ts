@@ -1,5 +1,5 @@
 // The standalone's background work: a leader lease on the shared coordinator, and the jobs
-// (expiry sweep, remote retention, orphan blob GC) that only the leader runs.
+// (expiry sweep, remote and local retention, orphan blob GC) that only the leader runs.
 import type { Coordinator } from "../coordination/index.js";
 import type { DatastoreRouter } from "../datastore/index.js";
 import type { MediaRepository } from "../index.js";
@@ -8,6 +8,7 @@ import {
   collectOrphanBlobs,
   createBackgroundJobs,
   createLeaderElection,
+  purgeLocalMedia,
   purgeRemoteMedia,
   type BackgroundJob,
 } from "../scale/index.js";
@@ -48,10 +49,9 @@ function serverJobs(config: MediaServerConfig, parts: BackgroundParts): Backgrou
       name: "orphanGc",
       intervalMs: jobs.orphanGc.intervalMs,
       run: async (signal) => {
-        // Asked per run: a reload may flip a datastore's readOnly flag.
-        // Thumbnail records cannot be looked up by hash: a datastore holding thumbnails is skipped.
-        const thumbs = datastore.forKind("thumbnail").id;
-        const stores = datastore.all().filter((s) => s.id !== thumbs && !s.capabilities.readOnly);
+        // Asked per run: a reload may flip a datastore's readOnly flag. Thumbnail blobs are
+        // kept by their records (getThumbnailsBySha256), so every writable datastore is walked.
+        const stores = datastore.all().filter((s) => !s.capabilities.readOnly);
         const total: Record<string, number> = { datastores: stores.length, deleted: 0 };
         for (const store of stores) {
           const c = await collectOrphanBlobs({
@@ -64,6 +64,21 @@ function serverJobs(config: MediaServerConfig, parts: BackgroundParts): Backgrou
         }
         return total;
       },
+    });
+  }
+  const local = jobs.localRetention;
+  if (local.enabled) {
+    list.push({
+      name: "localRetention",
+      intervalMs: local.intervalMs,
+      run: async (signal) =>
+        purgeLocalMedia({
+          repository,
+          metadata,
+          maxAgeMs: local.maxAgeMs,
+          batchSize: local.batchSize,
+          signal,
+        }),
     });
   }
   return list;

@@ -5,7 +5,8 @@ const DAY = 24 * 60 * 60 * 1000;
 
 /**
  * `background`: one process of the deployment (the holder of a lease on the coordinator)
- * sweeps expired rows, purges old remote media and collects orphan blobs.
+ * sweeps expired rows, purges old remote media (and, when enabled, old local media) and
+ * collects orphan blobs.
  *
  * @example
  * ```yaml
@@ -14,6 +15,7 @@ const DAY = 24 * 60 * 60 * 1000;
  *   jobs:
  *     remoteRetention: { maxAgeDays: 30 }
  *     orphanGc: { graceMs: 3600000, intervalMs: 86400000 }
+ *     localRetention: { enabled: true, maxAgeMs: 31536000000, batchSize: 500 }
  * ```
  */
 export interface BackgroundConfig {
@@ -26,8 +28,13 @@ export interface BackgroundConfig {
     sweepExpired: { intervalMs: number };
     /** Off unless `maxAgeDays` is set. @defaultValue every 3600000 ms */
     remoteRetention: { maxAgeDays?: number; intervalMs: number };
-    /** Datastores that receive thumbnails are skipped. @defaultValue 1 h grace, every 24 h */
+    /** Every writable datastore, thumbnails included. @defaultValue 1 h grace, every 24 h */
     orphanGc: { enabled: boolean; graceMs: number; intervalMs: number };
+    /**
+     * Local media not downloaded for `maxAgeMs` is deleted, `batchSize` per run (protected
+     * media is kept). @defaultValue off; 365 days, every 3600000 ms, 100 per run
+     */
+    localRetention: { enabled: boolean; maxAgeMs: number; intervalMs: number; batchSize: number };
   };
 }
 
@@ -36,10 +43,20 @@ export function resolveBackground(raw: unknown): BackgroundConfig {
   const b = readObject(raw, "background");
   refuseUnknownKeys(b, ["enabled", "leaseTtlMs", "jobs"], "background");
   const jobs = readObject(b.jobs, "background.jobs");
-  refuseUnknownKeys(jobs, ["sweepExpired", "remoteRetention", "orphanGc"], "background.jobs");
+  refuseUnknownKeys(
+    jobs,
+    ["sweepExpired", "remoteRetention", "orphanGc", "localRetention"],
+    "background.jobs",
+  );
   const sweep = readObject(jobs.sweepExpired, "background.jobs.sweepExpired");
   const remote = readObject(jobs.remoteRetention, "background.jobs.remoteRetention");
   const gc = readObject(jobs.orphanGc, "background.jobs.orphanGc");
+  const local = readObject(jobs.localRetention, "background.jobs.localRetention");
+  refuseUnknownKeys(
+    local,
+    ["enabled", "maxAgeMs", "intervalMs", "batchSize"],
+    "background.jobs.localRetention",
+  );
   const key = (job: string, name: string) => `background.jobs.${job}.${name}`;
   return {
     enabled: readBool(b.enabled, "background.enabled", true),
@@ -58,6 +75,12 @@ export function resolveBackground(raw: unknown): BackgroundConfig {
         enabled: readBool(gc.enabled, key("orphanGc", "enabled"), true),
         graceMs: readInt(gc.graceMs, key("orphanGc", "graceMs"), 3_600_000, 60_000),
         intervalMs: readInt(gc.intervalMs, key("orphanGc", "intervalMs"), DAY, 1),
+      },
+      localRetention: {
+        enabled: readBool(local.enabled, key("localRetention", "enabled"), false),
+        maxAgeMs: readInt(local.maxAgeMs, key("localRetention", "maxAgeMs"), 365 * DAY, 60_000),
+        intervalMs: readInt(local.intervalMs, key("localRetention", "intervalMs"), 3_600_000, 1),
+        batchSize: readInt(local.batchSize, key("localRetention", "batchSize"), 100, 1, 1000),
       },
     },
   };

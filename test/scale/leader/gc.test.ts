@@ -8,7 +8,7 @@ import { createMediaIdGenerator } from "../../../src/ids/index.js";
 import { memoryMetadataStore } from "../../../src/metadata/memory.js";
 import type { MediaRecord, MetadataStore } from "../../../src/metadata/types.js";
 import { createMediaRepository } from "../../../src/repository/index.js";
-import { collectOrphanBlobs, purgeRemoteMedia } from "../../../src/scale/index.js";
+import { collectOrphanBlobs, purgeLocalMedia, purgeRemoteMedia } from "../../../src/scale/index.js";
 import { tempDir } from "../../harness/tmp.js";
 
 const HOUR = 60 * 60 * 1000;
@@ -110,6 +110,66 @@ describe("collectOrphanBlobs", () => {
       collectOrphanBlobs({ datastore: storeA, metadata, now, signal: AbortSignal.abort() }),
     );
     assert.ok(await storeA.head(thumb.key));
+  });
+});
+
+describe("collectOrphanBlobs on a thumbnail datastore", () => {
+  it("keeps a blob a thumbnail record names, and collects it once the media is deleted", async () => {
+    const { a, metadata, storeA } = await setup();
+    const { record } = await a.upload(Buffer.from("the source"), { uploader: "@a:example.org" });
+    const thumbBlob = await storeA.put(Buffer.from("the thumbnail's bytes"));
+    await metadata.putThumbnail({
+      origin: record.origin,
+      mediaId: record.mediaId,
+      width: 32,
+      height: 32,
+      method: "scale",
+      animated: false,
+      contentType: "image/png",
+      size: thumbBlob.size,
+      sha256: thumbBlob.sha256,
+      datastoreId: storeA.id,
+      location: thumbBlob.key,
+      createdAt: Date.now(),
+    });
+    const orphan = await storeA.put(Buffer.from("an orphan thumbnail of deleted media"));
+    const now = () => Date.now() + 2 * HOUR;
+    const counts = await collectOrphanBlobs({ datastore: storeA, metadata, now });
+    assert.deepEqual([counts.scanned, counts.deleted, counts.referenced], [3, 1, 2]);
+    assert.ok(await storeA.head(thumbBlob.key), "the thumbnail's blob is kept");
+    assert.equal(await storeA.head(orphan.key), undefined);
+
+    // Deleting media removes its thumbnail records (the repository deletes their blobs too);
+    // a thumbnail blob left behind by a crash in between is collected.
+    await metadata.deleteMedia(record.origin, record.mediaId);
+    const after = await collectOrphanBlobs({ datastore: storeA, metadata, now });
+    assert.equal(after.deleted, 2);
+    assert.equal(await storeA.head(thumbBlob.key), undefined);
+  });
+});
+
+describe("purgeLocalMedia", () => {
+  it("deletes local media not accessed within maxAgeMs, batchSize per run, keeping protected media", async () => {
+    const { a, metadata, storeA } = await setup();
+    const up = async (text: string) =>
+      (await a.upload(Buffer.from(text), { uploader: "@a:example.org" })).record;
+    const [one, two, kept] = [await up("one"), await up("two"), await up("protected")];
+    await metadata.setProtected(kept.origin, kept.mediaId, true);
+    const now = () => Date.now() + 2 * HOUR;
+    const options = { repository: a, metadata, maxAgeMs: HOUR, batchSize: 1, now };
+    assert.deepEqual(await purgeLocalMedia({ ...options, maxAgeMs: 3 * HOUR }), {
+      scanned: 0,
+      deleted: 0,
+    });
+    assert.deepEqual(await purgeLocalMedia(options), { scanned: 1, deleted: 1 });
+    assert.deepEqual(await purgeLocalMedia(options), { scanned: 1, deleted: 1 });
+    assert.deepEqual(await purgeLocalMedia(options), { scanned: 0, deleted: 0 });
+    for (const gone of [one, two]) {
+      assert.equal(await metadata.getMedia(gone.origin, gone.mediaId), undefined);
+      assert.equal(await storeA.head(gone.location), undefined);
+    }
+    assert.ok(await metadata.getMedia(kept.origin, kept.mediaId));
+    await assert.rejects(purgeLocalMedia({ ...options, batchSize: 0 }), /batchSize/);
   });
 });
 
