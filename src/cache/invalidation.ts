@@ -3,6 +3,7 @@
 // drop their local tiers, because messages sent during the gap are lost.
 import { randomUUID } from "node:crypto";
 import type { Redis, RedisOptions } from "ioredis";
+import { decodeMessage, encodeInvalidation } from "../coordination/envelope.js";
 import { ConfigError } from "../errors.js";
 import { createEmitter, toError, type CacheMetricsHook, type Emitter } from "./events.js";
 import {
@@ -40,6 +41,14 @@ export interface RedisInvalidationOptions {
   metrics?: CacheMetricsHook;
   /** Identity of this process in messages (its own messages are ignored). @defaultValue a random UUID */
   origin?: string;
+  /**
+   * Told about messages it ignores: of an unknown envelope version (a newer release during a
+   * rolling upgrade) at `warn`, malformed ones at `debug`.
+   */
+  logger?: {
+    warn(message: string, details?: Record<string, unknown>): void;
+    debug?(message: string, details?: Record<string, unknown>): void;
+  };
 }
 
 /**
@@ -61,13 +70,6 @@ export const DEFAULT_REDIS_INVALIDATION_OPTIONS = Object.freeze({
   /** @defaultValue "invalidation" */
   name: "invalidation",
 });
-
-interface Wire {
-  v: 1;
-  origin: string;
-  type: "delete" | "clear";
-  keys?: string[];
-}
 
 interface BusState {
   readonly options: RedisInvalidationOptions;
@@ -187,18 +189,12 @@ function createClients(
   return { publisher, subscriber };
 }
 
+/** A message on the channel: the versioned envelope of every cross-process message. */
 function onMessage(bus: BusState, payload: Buffer): void {
-  let wire: Wire;
-  try {
-    wire = JSON.parse(payload.toString("utf8")) as Wire;
-  } catch (error) {
-    reportError(bus, "decode", error);
-    return;
-  }
-  if (wire.v !== 1 || wire.origin === bus.origin) return;
-  if (wire.type === "delete" && Array.isArray(wire.keys))
-    deliver(bus, { type: "delete", keys: wire.keys });
-  else if (wire.type === "clear") deliver(bus, { type: "clear" });
+  const message = decodeMessage(payload, bus.options.logger);
+  if (message === undefined || message.type === "wake" || message.origin === bus.origin) return;
+  if (message.type === "delete") deliver(bus, { type: "delete", keys: message.keys });
+  else deliver(bus, { type: "clear" });
 }
 
 async function open(bus: BusState): Promise<void> {
@@ -238,7 +234,7 @@ async function open(bus: BusState): Promise<void> {
 
 const connect = (bus: BusState): Promise<void> => (bus.connecting ??= open(bus));
 
-async function send(bus: BusState, wire: Wire, attempt: number): Promise<void> {
+async function send(bus: BusState, wire: string, attempt: number): Promise<void> {
   if (bus.closed) return;
   try {
     // The subscriber may still be connecting (up to a second): a publish does not wait
@@ -246,11 +242,7 @@ async function send(bus: BusState, wire: Wire, attempt: number): Promise<void> {
     await withTimeout(connect(bus), bus.timeoutMs, "connecting the invalidation bus");
     const publisher = bus.publisher;
     if (publisher === undefined) throw new Error("invalidation publisher is not connected");
-    await withTimeout(
-      publisher.publish(bus.channel, JSON.stringify(wire)),
-      bus.timeoutMs,
-      "PUBLISH",
-    );
+    await withTimeout(publisher.publish(bus.channel, wire), bus.timeoutMs, "PUBLISH");
   } catch (error) {
     reportError(bus, "publish", error);
     if (attempt < bus.retries && !bus.closed) {
@@ -305,12 +297,7 @@ export function redisInvalidation(options: RedisInvalidationOptions): CacheInval
       return () => void bus.listeners.delete(listener);
     },
     async publish(message: InvalidationMessage) {
-      const { origin } = bus;
-      const wire: Wire =
-        message.type === "delete"
-          ? { v: 1, origin, type: "delete", keys: [...message.keys] }
-          : { v: 1, origin, type: "clear" };
-      await send(bus, wire, 0);
+      await send(bus, encodeInvalidation(bus.origin, message), 0);
     },
     close: () => close(bus),
   };

@@ -12,8 +12,14 @@ export { redisCoordinator, DEFAULT_REDIS_COORDINATOR_OPTIONS } from "./redis.js"
 export type { RedisCoordinatorOptions } from "./redis.js";
 export { postgresCoordinator, DEFAULT_POSTGRES_COORDINATOR_OPTIONS } from "./postgres.js";
 export type { PostgresCoordinatorOptions } from "./postgres.js";
-export { encodeEnvelope, decodeEnvelope, ENVELOPE_VERSION } from "./envelope.js";
-export type { WakeEnvelope } from "./envelope.js";
+export {
+  encodeEnvelope,
+  encodeInvalidation,
+  decodeEnvelope,
+  decodeMessage,
+  ENVELOPE_VERSION,
+} from "./envelope.js";
+export type { CoordinationEnvelope, InvalidationEnvelope, WakeEnvelope } from "./envelope.js";
 export { LOSS_MARGIN_RATIO } from "./lock.js";
 export type { SharedCoordinator } from "./shared.js";
 export type { CoordinationLogger, SharedCoordinatorOptions } from "./options.js";

@@ -48,7 +48,9 @@ export async function createServerCache(
   const ring = buildFromConfig("cache.redis", () => redisRingCache({ shards, ...ringOptions }));
   const lease = await leaseFromRedis(shards[0]!, config, shutdown, logger);
   const tiered = buildFromConfig("cache.redis", () =>
-    tieredCache([memory, ring], { invalidation: redisInvalidation({ url: shards[0]! }) }),
+    tieredCache([memory, ring], {
+      invalidation: redisInvalidation({ url: shards[0]!, logger }),
+    }),
   );
   await tiered.connect();
   shutdown.push(() => tiered.close?.());

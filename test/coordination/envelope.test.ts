@@ -47,3 +47,27 @@ describe("wake-up envelope", () => {
     assert.equal(decodeEnvelope("{", undefined), undefined, "no logger is fine");
   });
 });
+
+describe("one envelope for wake-ups and cache invalidation", () => {
+  it("decodes both, and decodeEnvelope keeps only wake-ups", async () => {
+    const { decodeMessage, encodeInvalidation } = await import("../../src/coordination/index.js");
+    const del = encodeInvalidation("p", { type: "delete", keys: ["k"] });
+    assert.deepEqual(decodeMessage(del), { v: 1, type: "delete", origin: "p", keys: ["k"] });
+    assert.deepEqual(decodeMessage(encodeInvalidation("p", { type: "clear" })), {
+      v: 1,
+      type: "clear",
+      origin: "p",
+    });
+    assert.deepEqual(decodeMessage(encodeEnvelope("t")), { v: 1, type: "wake", topic: "t" });
+    assert.equal(decodeEnvelope(del), undefined);
+    const r = recorder();
+    for (const bad of [
+      '{"v":1,"type":"delete","origin":"p","keys":[1]}',
+      '{"v":1,"type":"clear"}',
+    ]) {
+      assert.equal(decodeMessage(bad, r.logger), undefined);
+    }
+    assert.equal(decodeMessage('{"v":3,"type":"clear","origin":"p"}', r.logger), undefined);
+    assert.deepEqual([r.warnings.length, r.debugs.length], [1, 2]);
+  });
+});
