@@ -72,7 +72,7 @@ function validated(value: Record<string, unknown>): CoordinationEnvelope | undef
   if (typeof origin !== "string") return undefined;
   if (type === "clear") return { v: ENVELOPE_VERSION, type, origin };
   if (type === "delete" && Array.isArray(keys) && keys.every((k) => typeof k === "string")) {
-    return { v: ENVELOPE_VERSION, type, origin, keys: keys as string[] };
+    return { v: ENVELOPE_VERSION, type, origin, keys };
   }
   return undefined;
 }

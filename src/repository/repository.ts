@@ -13,7 +13,7 @@ import { checkPending, createPending, uploadPending } from "./pending.js";
 import { preview } from "./previews.js";
 import { thumbnailFor, thumbnailRequest } from "./thumbnails.js";
 import { updateLiveLimits } from "./options.js";
-import type { MediaRepository, MediaRepositoryOptions, RepositoryLimits } from "./types.js";
+import type { MediaRepository, MediaRepositoryOptions } from "./types.js";
 
 /**
  * Creates a media repository: the upload, download, thumbnail, preview, quarantine and
@@ -79,7 +79,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     },
     preview: (url, opts) => preview(ctx, url, opts),
     config: () => ({ "m.upload.size": ctx.limits.maxUploadBytes }),
-    updateLimits: (patch) => updateLiveLimits(ctx.limits as RepositoryLimits, patch),
+    updateLimits: (patch) => updateLiveLimits(ctx.limits, patch),
     quarantine: (target, value) => quarantine(ctx, target, value),
     delete: (origin, mediaId) => deleteMedia(ctx, origin, mediaId),
     purgeRemote: (before) => purgeRemote(ctx, before),

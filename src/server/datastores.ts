@@ -95,7 +95,7 @@ export function createServerDatastore(
     delete: (datastoreId, key) => current.delete(datastoreId, key),
     url: (datastoreId, key, options) => current.url(datastoreId, key, options),
     dispose: async () => {
-      await Promise.all([...drivers.values()].map((d) => d.dispose?.()));
+      await Promise.all([...drivers.values()].map(async (d) => d.dispose?.()));
     },
     prepareReadOnly(next) {
       // A datastore the new config drops keeps its flag (removing one needs a restart).
