@@ -3,7 +3,9 @@
 // 413 M_TOO_LARGE, a lowered maxConcurrentUploadsPerUser 429; a config that would leave no
 // writable datastore is refused with one error line and changes nothing.
 import assert from "node:assert/strict";
-import { request } from "node:http";
+import { readdir } from "node:fs/promises";
+import { connect } from "node:net";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseMxc } from "../../../src/index.js";
 import { startMediaServer, type MediaServer } from "../../../src/server/index.js";
@@ -13,6 +15,8 @@ import { tempDir } from "../../harness/tmp.js";
 import { ALICE, req, resolveConfig } from "../../server/helpers.js";
 
 const UPLOAD = "/_matrix/media/v3/upload";
+/** Where fsDatastore streams an upload before renaming it into place. */
+const TMP_DIR = ".tmp";
 
 describe("reload applies limits and datastore flags live", () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -24,7 +28,8 @@ describe("reload applies limits and datastore flags live", () => {
     error: (message) => void errors.push(message),
   };
   let readOnly = { a: false, b: false };
-  let limits: Record<string, number> = {};
+  // No rate limit: a 429 here can only come from the concurrent-upload bound.
+  let limits: Record<string, unknown> = { rateLimit: false };
   const config = () =>
     resolveConfig(
       {
@@ -103,7 +108,7 @@ describe("reload applies limits and datastore flags live", () => {
 
   it("answers 413 M_TOO_LARGE past a lowered maxUploadBytes", async () => {
     assert.equal((await upload("x".repeat(2000))).status, 200);
-    limits = { maxUploadBytes: 1000 };
+    limits = { rateLimit: false, maxUploadBytes: 1000 };
     const result = await server.reload();
     assert.deepEqual(result.applied, ["limits.maxUploadBytes"]);
     const big = await upload("x".repeat(2000));
@@ -115,23 +120,34 @@ describe("reload applies limits and datastore flags live", () => {
   });
 
   it("answers 429 past a lowered maxConcurrentUploadsPerUser", async () => {
-    limits = { maxUploadBytes: 1000, maxConcurrentUploadsPerUser: 1 };
+    limits = { rateLimit: false, maxUploadBytes: 1000, maxConcurrentUploadsPerUser: 1 };
     assert.deepEqual((await server.reload()).applied, ["limits.maxConcurrentUploadsPerUser"]);
     // An upload that holds its slot: its body never ends.
-    const held = request(`${server.url}${UPLOAD}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ALICE}`, "content-length": "100" },
-    });
+    const { port, hostname } = new URL(server.url);
+    const held = connect(Number(port), hostname);
     held.on("error", () => undefined);
-    held.write("x");
+    held.write(
+      `POST ${UPLOAD} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ALICE}\r\n` +
+        `Content-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nx`,
+    );
+    held.resume();
     try {
-      const refused = await eventually("a 429", 10_000, async () => {
-        const res = await upload("second");
-        return res.status === 429 ? res : undefined;
+      // Admitted once its bytes are streaming into a temporary file of datastore "a".
+      const tmp = path.join(dir.path, "a", TMP_DIR);
+      await eventually("the held upload streaming", 20_000, async () => {
+        const names = await readdir(tmp).catch(() => []);
+        return names.length > 0 ? true : undefined;
       });
+      const refused = await upload("second");
+      assert.equal(refused.status, 429);
       assert.equal(refused.json.errcode, "M_LIMIT_EXCEEDED");
+      assert.match(String(refused.json.error), /maxConcurrentUploadsPerUser is 1/);
     } finally {
       held.destroy();
     }
+    // Raised again, a second upload beside a held one is accepted.
+    limits = { rateLimit: false, maxUploadBytes: 1000, maxConcurrentUploadsPerUser: 2 };
+    assert.deepEqual((await server.reload()).applied, ["limits.maxConcurrentUploadsPerUser"]);
+    assert.equal((await upload("third")).status, 200);
   });
 });
