@@ -21,6 +21,8 @@ export interface CollectOrphanBlobsOptions {
   now?: () => number;
   /** Stops the walk between blobs. */
   signal?: AbortSignal;
+  /** Blobs deleted per call at most; the walk stops there and the next call goes on. @defaultValue no bound */
+  batchSize?: number;
   /** Another reference to consult; a blob it claims is kept. */
   isReferenced?: (key: string, datastore: Datastore) => Promise<boolean>;
   logger?: ScaleLogger;
@@ -58,10 +60,18 @@ export async function collectOrphanBlobs(
   const { datastore, metadata, signal } = options;
   const graceMs = options.graceMs ?? DEFAULT_ORPHAN_GRACE_MS;
   const now = options.now ?? Date.now;
+  const batchSize = options.batchSize ?? Infinity;
+  if (!(batchSize >= 1) || (batchSize !== Infinity && !Number.isSafeInteger(batchSize))) {
+    throw new ConfigError(
+      `Expected a positive integer for batchSize but received ${String(options.batchSize)}`,
+      { option: "batchSize" },
+    );
+  }
   const counts: OrphanBlobCounts = { scanned: 0, deleted: 0, young: 0, referenced: 0 };
   if (!datastore.list || datastore.capabilities.readOnly) return counts;
   for await (const entry of datastore.list(signal ? { signal } : {})) {
     signal?.throwIfAborted();
+    if (counts.deleted >= batchSize) break;
     counts.scanned++;
     const written = entry.lastModified?.getTime();
     if (written === undefined || now() - written < graceMs) {

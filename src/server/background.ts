@@ -58,6 +58,7 @@ function serverJobs(config: MediaServerConfig, parts: BackgroundParts): Backgrou
             datastore: store,
             metadata,
             graceMs: jobs.orphanGc.graceMs,
+            batchSize: jobs.orphanGc.batchSize,
             signal,
           });
           total.deleted = (total.deleted ?? 0) + c.deleted;

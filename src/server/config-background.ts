@@ -28,8 +28,11 @@ export interface BackgroundConfig {
     sweepExpired: { intervalMs: number };
     /** Off unless `maxAgeDays` is set. @defaultValue every 3600000 ms */
     remoteRetention: { maxAgeDays?: number; intervalMs: number };
-    /** Every writable datastore, thumbnails included. @defaultValue 1 h grace, every 24 h */
-    orphanGc: { enabled: boolean; graceMs: number; intervalMs: number };
+    /**
+     * Every writable datastore, thumbnails included; at most `batchSize` blobs deleted per
+     * datastore and run. @defaultValue 1 h grace, every 24 h, 10000 per run
+     */
+    orphanGc: { enabled: boolean; graceMs: number; intervalMs: number; batchSize: number };
     /**
      * Local media not downloaded for `maxAgeMs` is deleted, `batchSize` per run (protected
      * media is kept). @defaultValue off; 365 days, every 3600000 ms, 100 per run
@@ -75,6 +78,7 @@ export function resolveBackground(raw: unknown): BackgroundConfig {
         enabled: readBool(gc.enabled, key("orphanGc", "enabled"), true),
         graceMs: readInt(gc.graceMs, key("orphanGc", "graceMs"), 3_600_000, 60_000),
         intervalMs: readInt(gc.intervalMs, key("orphanGc", "intervalMs"), DAY, 1),
+        batchSize: readInt(gc.batchSize, key("orphanGc", "batchSize"), 10_000, 1),
       },
       localRetention: {
         enabled: readBool(local.enabled, key("localRetention", "enabled"), false),

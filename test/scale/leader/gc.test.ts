@@ -95,6 +95,20 @@ describe("collectOrphanBlobs", () => {
     assert.ok(await storeA.head(kept.record.location));
   });
 
+  it("deletes at most batchSize blobs per call", async () => {
+    const { metadata, storeA } = await setup();
+    for (const text of ["one", "two", "three"]) await storeA.put(Buffer.from(`orphan ${text}`));
+    const now = () => Date.now() + 2 * HOUR;
+    const first = await collectOrphanBlobs({ datastore: storeA, metadata, now, batchSize: 2 });
+    assert.equal(first.deleted, 2);
+    const second = await collectOrphanBlobs({ datastore: storeA, metadata, now, batchSize: 2 });
+    assert.deepEqual([second.scanned, second.deleted], [1, 1]);
+    await assert.rejects(
+      collectOrphanBlobs({ datastore: storeA, metadata, batchSize: 0 }),
+      /batchSize/,
+    );
+  });
+
   it("keeps what isReferenced claims, and stops on an aborted signal", async () => {
     const { metadata, storeA } = await setup();
     const thumb = await storeA.put(Buffer.from("a thumbnail"));
