@@ -150,4 +150,30 @@ describe("reload applies limits and datastore flags live", () => {
     assert.deepEqual((await server.reload()).applied, ["limits.maxConcurrentUploadsPerUser"]);
     assert.equal((await upload("third")).status, 200);
   });
+
+  it("aborts an upload idle past a lowered uploadIdleTimeoutMs", async () => {
+    limits = { rateLimit: false, maxUploadBytes: 1000, uploadIdleTimeoutMs: 300 };
+    const result = await server.reload();
+    assert.deepEqual(result.applied.sort(), [
+      "limits.maxConcurrentUploadsPerUser",
+      "limits.uploadIdleTimeoutMs",
+    ]);
+    const { port, hostname } = new URL(server.url);
+    const stalled = connect(Number(port), hostname);
+    stalled.on("error", () => undefined);
+    const closed = new Promise<void>((resolve) => stalled.once("close", () => resolve()));
+    const started = performance.now();
+    stalled.write(
+      `POST ${UPLOAD} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ALICE}\r\n` +
+        `Content-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nx`,
+    );
+    stalled.resume();
+    // The default (30 s) would keep it open far longer than this.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("still open after 20 s")), 20_000);
+    });
+    await Promise.race([closed, deadline]).finally(() => clearTimeout(timer));
+    assert.ok(performance.now() - started < 20_000, "closed by the lowered idle timeout");
+  });
 });
