@@ -1,7 +1,8 @@
 // What a reload (SIGHUP) applies live on an in-process server: a datastore flipped to readOnly
 // receives no new blobs while its media stays downloadable, a lowered maxUploadBytes answers
-// 413 M_TOO_LARGE, a lowered maxConcurrentUploadsPerUser 429; a config that would leave no
-// writable datastore is refused with one error line and changes nothing.
+// 413 M_TOO_LARGE, a lowered maxConcurrentUploadsPerUser 429, a lowered uploadIdleTimeoutMs
+// closes a stalled upload; a config that would leave no writable datastore is refused with
+// one error line and changes nothing.
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { connect } from "node:net";
