@@ -28,6 +28,10 @@ export type {
 } from "./gc.js";
 export { cacheTrimJob, DEFAULT_CACHE_TRIM_JOB } from "./cache-trim.js";
 export type { CacheTrimJobOptions } from "./cache-trim.js";
-export type { CachedDatastore, CachedDatastoreTrim } from "../datastore/cached.js";
+export type {
+  CachedDatastore,
+  CachedDatastoreStats,
+  CachedDatastoreTrim,
+} from "../datastore/cached.js";
 // The types the jobs name (repository, stores, coordinator), as the root entry exports them.
 export type * from "../index.js";
