@@ -1,0 +1,177 @@
+// Hostile videos, all made here: each is refused with a MediaError or thumbnailed within the
+// time limit, no connection reaches the loopback listener they name, no process is left.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { MediaError } from "../../src/errors.js";
+import { createThumbnailer, type Thumbnailer } from "../../src/thumbnail/index.js";
+import { runSandboxed } from "../../src/thumbnail/video-process.js";
+import {
+  childProcesses,
+  color,
+  connectionCounter,
+  ffmpeg,
+  forgeMatroskaSize,
+  put,
+  scratch,
+  zipArchive,
+} from "./video-fixtures.js";
+
+const h264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"];
+const limits = {
+  prlimitPath: "/usr/bin/prlimit",
+  cpuSeconds: 5,
+  memoryBytes: 1024 * 1024 * 1024,
+  maxOpenFiles: 64,
+  maxProcesses: 0,
+};
+
+type Outcome = { refused: MediaError } | { width: number; height: number };
+
+describe("hostile videos", () => {
+  let dir: string;
+  let done: () => Promise<void>;
+  let listener: Awaited<ReturnType<typeof connectionCounter>>;
+  let thumbnailer: Thumbnailer;
+  const files: Record<string, Buffer> = {};
+
+  before(async () => {
+    ({ dir, done } = await scratch());
+    listener = await connectionCounter();
+    thumbnailer = createThumbnailer({ timeoutMs: 30_000, video: { timeoutMs: 20_000 } });
+    const url = `http://127.0.0.1:${listener.port}`;
+    const whole = await ffmpeg(dir, "whole.mp4", [...color("red", "64x48", 2), ...h264]);
+    // moov is written after mdat: cutting the file in half leaves no moov.
+    files.truncated = whole.subarray(0, Math.floor(whole.length / 2));
+    const mkv = await ffmpeg(dir, "big.mkv", ["-f", "lavfi", "-i", "testsrc2=s=256x256:d=1", ...h264]);
+    files.claims65535 = forgeMatroskaSize(mkv, 65535, 65535);
+    files.claims16000 = forgeMatroskaSize(mkv, 16000, 16000);
+    // Ten hours of a still at one frame a minute, with no audio.
+    files.tenHours = await ffmpeg(dir, "long.mp4", [
+      ...color("navy", "64x48", 36_000, 1 / 60),
+      ...h264,
+    ]);
+    const playlist = `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n${url}/segment.ts\n#EXT-X-ENDLIST\n`;
+    files.hls = Buffer.from(playlist);
+    const concat = `ffconcat version 1.0\nfile '${url}/clip.mp4'\n`;
+    files.concat = Buffer.from(concat);
+    // The same scripts behind an MP4 signature, so that they reach ffmpeg.
+    const ftyp = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
+    files.hlsBehindFtyp = Buffer.concat([ftyp, files.hls]);
+    files.concatBehindFtyp = Buffer.concat([ftyp, files.concat]);
+    const font = await put(dir, "font.ttf", Buffer.alloc(2048, 7));
+    files.attachment = await ffmpeg(dir, "att.mkv", [
+      ...["-f", "lavfi", "-i", "testsrc2=s=120x90:d=1", ...h264],
+      ...["-attach", font, "-metadata:s:t", "mimetype=application/x-truetype-font"],
+    ]);
+    files.zip = zipArchive();
+  });
+  after(async () => {
+    await listener.close();
+    await done();
+  });
+
+  async function outcome(bytes: Buffer): Promise<Outcome> {
+    try {
+      const t = await thumbnailer.generate(bytes, { width: 96, height: 96, method: "scale" });
+      return { width: t.width, height: t.height };
+    } catch (err) {
+      assert.ok(MediaError.is(err), `a MediaError, not ${String(err)}`);
+      return { refused: err };
+    }
+  }
+
+  const refusedWith =
+    (errcode: string, status?: number) =>
+    (o: Outcome): void => {
+      assert.ok("refused" in o, `expected a refusal, got ${JSON.stringify(o)}`);
+      assert.equal(o.refused.errcode, errcode, o.refused.message);
+      if (status !== undefined) assert.equal(o.refused.status, status);
+    };
+
+  const cases: Array<[string, (o: Outcome) => void]> = [
+    ["truncated", refusedWith("M_UNKNOWN", 400)],
+    [
+      "claims65535",
+      (o) => assert.ok("refused" in o, "a 65535×65535 claim is refused before decoding"),
+    ],
+    ["claims16000", refusedWith("M_TOO_LARGE", 413)],
+    ["tenHours", (o) => assert.deepEqual(o, { width: 64, height: 48 })],
+    ["hls", refusedWith("M_UNSUPPORTED", 400)],
+    ["concat", refusedWith("M_UNSUPPORTED", 400)],
+    ["hlsBehindFtyp", refusedWith("M_UNKNOWN", 400)],
+    ["concatBehindFtyp", refusedWith("M_UNKNOWN", 400)],
+    ["attachment", (o) => assert.deepEqual(o, { width: 96, height: 72 })],
+    ["zip", refusedWith("M_UNSUPPORTED", 400)],
+  ];
+  for (const [name, check] of cases) {
+    it(`${name}: refused or thumbnailed, no connection, no process left`, async () => {
+      check(await outcome(files[name]!));
+      assert.equal(listener.count(), 0);
+      assert.deepEqual(await childProcesses(), []);
+    });
+  }
+
+  it("the ten-hour video's probe reports its dimensions without decoding it", async () => {
+    const p = await thumbnailer.probe(files.tenHours!);
+    assert.deepEqual([p.mime, p.width, p.height], ["video/mp4", 64, 48]);
+  });
+
+  it("a deadline kills the whole process group", async () => {
+    const started = Date.now();
+    const r = await runSandboxed("/bin/sh", ["-c", "sleep 60 & sleep 60 & wait"], limits, {
+      timeoutMs: 300,
+      maxStdoutBytes: 1024,
+    });
+    assert.equal(r.timedOut, true);
+    assert.equal(r.signal, "SIGKILL");
+    assert.ok(Date.now() - started < 30_000);
+    assert.deepEqual(await childProcesses(), []);
+    const { execFile } = await import("node:child_process");
+    const sleepers = await new Promise<string>((resolve) =>
+      execFile("pgrep", ["-f", "^sleep 60$"], (_e, stdout) => resolve(stdout)),
+    );
+    assert.equal(sleepers.trim(), "", "the grandchildren went with the group");
+  });
+
+  it("the CPU limit stops a busy process", async () => {
+    const r = await runSandboxed("/bin/sh", ["-c", "while :; do :; done"], { ...limits, cpuSeconds: 1 }, {
+      timeoutMs: 60_000,
+      maxStdoutBytes: 1024,
+    });
+    assert.equal(r.timedOut, false);
+    assert.ok(r.signal === "SIGXCPU" || r.signal === "SIGKILL", String(r.signal));
+  });
+
+  it("the memory limit and the stdout bound are enforced", async () => {
+    const tiny = await runSandboxed("/usr/bin/ffmpeg", ["-version"], { ...limits, memoryBytes: 16 * 1024 * 1024 }, {
+      timeoutMs: 30_000,
+      maxStdoutBytes: 1024 * 1024,
+    });
+    assert.notEqual(tiny.code, 0, "ffmpeg cannot even load its libraries in 16 MiB");
+    const chatty = await runSandboxed("/bin/sh", ["-c", "yes"], limits, {
+      timeoutMs: 30_000,
+      maxStdoutBytes: 64 * 1024,
+    });
+    assert.equal(chatty.overflow, true);
+    assert.equal(chatty.stdout.length, 0);
+  });
+
+  it("a video deadline too short to decode is a 504, with nothing left running", async () => {
+    const hurried = createThumbnailer({ video: { timeoutMs: 1 } });
+    await assert.rejects(
+      hurried.generate(files.attachment!, { width: 32, height: 32, method: "crop" }),
+      (e: unknown) => MediaError.is(e) && e.status === 504,
+    );
+    assert.deepEqual(await childProcesses(), []);
+  });
+
+  it("control: an ffmpeg without these options does connect to the listener", async () => {
+    const file = await put(dir, "control.m3u8", files.hls!);
+    const before = listener.count();
+    await runSandboxed("/usr/bin/ffmpeg", ["-nostdin", "-i", file, "-f", "null", "-"], limits, {
+      timeoutMs: 20_000,
+      maxStdoutBytes: 1024 * 1024,
+    });
+    assert.ok(listener.count() > before, "the playlist's URL is fetched by a bare ffmpeg");
+  });
+});
