@@ -25,8 +25,11 @@ export interface WantedThumbnail {
  * still sniffs the bytes and refuses what it cannot read; on demand, any type is tried once.
  * @internal
  */
-export const thumbnailedAtUpload = (type: string): boolean =>
-  type.startsWith("image/") || isVideoType(type.split(";")[0]!.trim().toLowerCase());
+export function thumbnailedAtUpload(type: string): boolean {
+  const mime = type.split(";")[0]!.trim().toLowerCase();
+  // file-type names Matroska "video/matroska"; uploaders send "video/x-matroska".
+  return mime.startsWith("image/") || isVideoType(mime) || mime === "video/matroska";
+}
 
 /** The thumbnail parameter policy: positive integer dimensions, `crop` or `scale`. @internal */
 export function thumbnailRequest(opts: ThumbnailOptions): WantedThumbnail {

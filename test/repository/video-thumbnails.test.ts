@@ -55,7 +55,7 @@ describe("video thumbnails in the repository", () => {
   after(() => done());
 
   it("the upload policy covers images and the four video types", () => {
-    for (const type of ["image/png", "video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/MP4; codecs=avc1"]) {
+    for (const type of ["image/png", "video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/MP4; codecs=avc1", "video/matroska"]) {
       assert.equal(thumbnailedAtUpload(type), true, type);
     }
     for (const type of ["video/x-msvideo", "application/zip", "text/plain"]) {
