@@ -4,6 +4,7 @@ import type { BackgroundConfig } from "./config-background.js";
 import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
 import type { MediaServerRole } from "./roles.js";
+import type { VideoThumbnailOptions } from "../thumbnail/index.js";
 
 /**
  * One `datastores[]` entry: where blobs of the listed kinds are written. Other keys are the
@@ -64,6 +65,8 @@ export interface ThumbnailsConfig {
   maxSourceMemoryBytes?: number;
   /** Dynamic (unconfigured) sizes stored per media when `dynamic` is on. */
   maxDynamicPerMedia?: number;
+  /** `thumbnails.video`: video poster frames with a sandboxed ffmpeg (see config-video.ts). */
+  video?: VideoThumbnailOptions;
 }
 
 /** `previews`: URL previews through the SSRF guard (CIDR allow/deny lists). */

@@ -11,6 +11,7 @@ import { parseMachineId } from "../ids/index.js";
 import { resolveHttp } from "./config-http.js";
 import { resolveShutdown } from "./shutdown.js";
 import { resolveBackground } from "./config-background.js";
+import { resolveVideoThumbnails } from "./config-video.js";
 import { resolveRoles } from "./roles.js";
 import type {
   AuthConfig,
@@ -307,6 +308,9 @@ function resolveThumbnails(thumbnails: ConfigObject): ThumbnailsConfig {
         "thumbnails.maxSourceMemoryBytes",
         0,
       ),
+    }),
+    ...(thumbnails.video !== undefined && {
+      video: resolveVideoThumbnails(thumbnails.video),
     }),
     ...(thumbnails.maxDynamicPerMedia !== undefined && {
       maxDynamicPerMedia: readInt(
