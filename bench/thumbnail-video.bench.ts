@@ -37,7 +37,7 @@ async function peaks<T>(fn: () => Promise<T>): Promise<{ nodeMb: number; childMb
   let child = 0;
   const sample = (): void => {
     node = Math.max(node, process.memoryUsage.rss());
-    let kids: string[] = [];
+    let kids: string[];
     try {
       kids = readFileSync(`/proc/self/task/${process.pid}/children`, "utf8").trim().split(" ");
     } catch {

@@ -39,7 +39,7 @@ export function resolveVideoThumbnails(value: unknown): VideoThumbnailOptions | 
   if (value === undefined || value === null) return undefined;
   const v: ConfigObject = readObject(value, "thumbnails.video");
   refuseUnknownKeys(v, KEYS, "thumbnails.video");
-  const out: Record<string, unknown> = {};
+  const out: VideoThumbnailOptions & Record<string, unknown> = {};
   const key = (k: string): string => `thumbnails.video.${k}`;
   if (v.enabled !== undefined) out.enabled = readBool(v.enabled, key("enabled"), true);
   for (const k of PATHS) if (v[k] !== undefined) out[k] = readString(v[k], key(k));
@@ -47,5 +47,5 @@ export function resolveVideoThumbnails(value: unknown): VideoThumbnailOptions | 
     if (v[k] !== undefined) out[k] = readInt(v[k], key(k), 0, k === "maxProcesses" ? 0 : 1);
   }
   for (const k of SIZES) if (v[k] !== undefined) out[k] = readBytes(v[k], key(k), 0);
-  return out as VideoThumbnailOptions;
+  return out;
 }

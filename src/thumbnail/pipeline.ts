@@ -108,7 +108,13 @@ async function open(
   if (plan.animated && info.orientation !== 1 && info.mime !== "image/apng") {
     const quarter = info.orientation >= 5;
     const stored = quarter ? { width: work.height, height: work.width } : work;
-    const turned = await orientedFrames(source, plan.options, plan.frames, info.orientation, stored);
+    const turned = await orientedFrames(
+      source,
+      plan.options,
+      plan.frames,
+      info.orientation,
+      stored,
+    );
     return { ...turned, shrunk: true };
   }
   if (!(plan.animated && info.mime === "image/apng")) {

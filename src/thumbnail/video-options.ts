@@ -166,7 +166,7 @@ const refuse = (option: string, expected: string, value: unknown): ConfigError =
 export function resolveVideoOptions(value: unknown, timeoutMs: number): VideoSettings {
   if (value !== undefined && (typeof value !== "object" || value === null)) {
     throw new ConfigError(
-      `createThumbnailer: expected options.video to be an object but received ${String(value)}`,
+      `createThumbnailer: expected options.video to be an object but received ${typeof value === "string" ? JSON.stringify(value) : typeof value}`,
       { option: "video" },
     );
   }

@@ -164,6 +164,7 @@ function checkStream(
     width: quarter ? h : w,
     height: quarter ? w : h,
     rotation,
-    durationSeconds: durationSeconds !== undefined && durationSeconds > 0 ? durationSeconds : undefined,
+    durationSeconds:
+      durationSeconds !== undefined && durationSeconds > 0 ? durationSeconds : undefined,
   };
 }

@@ -12,8 +12,26 @@ export interface SniffedVideo {
 
 /** ISO BMFF brands of video files (image brands such as avif, heic and mif1 are not). */
 const MP4_BRANDS = new Set([
-  "isom", "iso2", "iso3", "iso4", "iso5", "iso6", "mp41", "mp42", "avc1", "dash",
-  "M4V ", "M4VP", "MSNV", "3gp4", "3gp5", "3gp6", "3g2a", "mmp4", "XAVC", "f4v ",
+  "isom",
+  "iso2",
+  "iso3",
+  "iso4",
+  "iso5",
+  "iso6",
+  "mp41",
+  "mp42",
+  "avc1",
+  "dash",
+  "M4V ",
+  "M4VP",
+  "MSNV",
+  "3gp4",
+  "3gp5",
+  "3gp6",
+  "3g2a",
+  "mmp4",
+  "XAVC",
+  "f4v ",
 ]);
 
 /** QuickTime files from before `ftyp` start with one of these atoms. */

@@ -34,7 +34,10 @@ export interface VideoExtractor {
   /** The header of a sniffed video, checked; nothing decoded. */
   header(bytes: Buffer, sniffed: SniffedVideo): Promise<VideoHeader>;
   /** The poster frame as PNG, in display orientation, and the header it came from. */
-  posterFrame(bytes: Buffer, sniffed: SniffedVideo): Promise<{ frame: Buffer; header: VideoHeader }>;
+  posterFrame(
+    bytes: Buffer,
+    sniffed: SniffedVideo,
+  ): Promise<{ frame: Buffer; header: VideoHeader }>;
 }
 
 const DEFAULT_LOGGER: ThumbnailerLogger = {
@@ -85,7 +88,12 @@ export function createVideoExtractor(
     maxOpenFiles: v.maxOpenFiles,
     maxProcesses: v.maxProcesses,
   };
-  const probeRun = { ffprobePath: v.ffprobePath, timeoutMs: v.maxDurationProbeMs, maxPixels, limits };
+  const probeRun = {
+    ffprobePath: v.ffprobePath,
+    timeoutMs: v.maxDurationProbeMs,
+    maxPixels,
+    limits,
+  };
   const frameRun = { ...v, limits, maxPixels };
   let checked: Promise<VideoSupport> | undefined;
   const support = (): Promise<VideoSupport> => {

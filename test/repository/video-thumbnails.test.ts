@@ -55,7 +55,15 @@ describe("video thumbnails in the repository", () => {
   after(() => done());
 
   it("the upload policy covers images and the four video types", () => {
-    for (const type of ["image/png", "video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/MP4; codecs=avc1", "video/matroska"]) {
+    for (const type of [
+      "image/png",
+      "video/mp4",
+      "video/quicktime",
+      "video/webm",
+      "video/x-matroska",
+      "video/MP4; codecs=avc1",
+      "video/matroska",
+    ]) {
       assert.equal(thumbnailedAtUpload(type), true, type);
     }
     for (const type of ["video/x-msvideo", "application/zip", "text/plain"]) {
@@ -69,7 +77,11 @@ describe("video thumbnails in the repository", () => {
       const { record } = await repo.upload(bytes, { uploader: ALICE, contentType });
       await repo.whenIdle();
       assert.equal(await stored(record.mediaId), DEFAULT_THUMBNAIL_SIZES.length, contentType);
-      const t = await repo.thumbnail(ORIGIN, record.mediaId, { width: 96, height: 96, method: "crop" });
+      const t = await repo.thumbnail(ORIGIN, record.mediaId, {
+        width: 96,
+        height: 96,
+        method: "crop",
+      });
       assert.deepEqual([t.contentType, t.width, t.height], ["image/jpeg", 96, 96]);
     }
   });
@@ -81,7 +93,11 @@ describe("video thumbnails in the repository", () => {
       contentType: "video/webm",
     });
     assert.equal(await stored(record.mediaId), 0);
-    const t = await repo.thumbnail(ORIGIN, record.mediaId, { width: 320, height: 240, method: "scale" });
+    const t = await repo.thumbnail(ORIGIN, record.mediaId, {
+      width: 320,
+      height: 240,
+      method: "scale",
+    });
     assert.deepEqual([t.width, t.height], [320, 240]);
     assert.equal(await stored(record.mediaId), 1);
   });

@@ -61,11 +61,19 @@ describe("media server config validation", () => {
     const ok = resolveConfig({ limits: { maxUploadBytes: "50MiB" } }, { MACHINE_ID: "7" }, "/srv");
     assert.equal(ok.limits.maxUploadBytes, 50 * 1024 * 1024);
     const video = resolveConfig(
-      { thumbnails: { video: { ffmpegPath: "/opt/ffmpeg", memoryBytes: "768MiB", timeoutMs: 8000 } } },
+      {
+        thumbnails: {
+          video: { ffmpegPath: "/opt/ffmpeg", memoryBytes: "768MiB", timeoutMs: 8000 },
+        },
+      },
       { MACHINE_ID: "7" },
       "/srv",
     ).thumbnails.video;
-    assert.deepEqual(video, { ffmpegPath: "/opt/ffmpeg", memoryBytes: 768 * 1024 * 1024, timeoutMs: 8000 });
+    assert.deepEqual(video, {
+      ffmpegPath: "/opt/ffmpeg",
+      memoryBytes: 768 * 1024 * 1024,
+      timeoutMs: 8000,
+    });
     assert.equal(ok.machineId, 7);
     assert.equal(ok.listen.port, 8008);
     assert.equal(ok.metadata.embedded, "/srv/data/metadata");

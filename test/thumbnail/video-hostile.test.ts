@@ -42,7 +42,13 @@ describe("hostile videos", () => {
     const whole = await ffmpeg(dir, "whole.mp4", [...color("red", "64x48", 2), ...h264]);
     // moov is written after mdat: cutting the file in half leaves no moov.
     files.truncated = whole.subarray(0, Math.floor(whole.length / 2));
-    const mkv = await ffmpeg(dir, "big.mkv", ["-f", "lavfi", "-i", "testsrc2=s=256x256:d=1", ...h264]);
+    const mkv = await ffmpeg(dir, "big.mkv", [
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=s=256x256:d=1",
+      ...h264,
+    ]);
     files.claims65535 = forgeMatroskaSize(mkv, 65535, 65535);
     files.claims16000 = forgeMatroskaSize(mkv, 16000, 16000);
     // Ten hours of a still at one frame a minute, with no audio.
@@ -134,19 +140,29 @@ describe("hostile videos", () => {
   });
 
   it("the CPU limit stops a busy process", async () => {
-    const r = await runSandboxed("/bin/sh", ["-c", "while :; do :; done"], { ...limits, cpuSeconds: 1 }, {
-      timeoutMs: 60_000,
-      maxStdoutBytes: 1024,
-    });
+    const r = await runSandboxed(
+      "/bin/sh",
+      ["-c", "while :; do :; done"],
+      { ...limits, cpuSeconds: 1 },
+      {
+        timeoutMs: 60_000,
+        maxStdoutBytes: 1024,
+      },
+    );
     assert.equal(r.timedOut, false);
     assert.ok(r.signal === "SIGXCPU" || r.signal === "SIGKILL", String(r.signal));
   });
 
   it("the memory limit and the stdout bound are enforced", async () => {
-    const tiny = await runSandboxed("/usr/bin/ffmpeg", ["-version"], { ...limits, memoryBytes: 16 * 1024 * 1024 }, {
-      timeoutMs: 30_000,
-      maxStdoutBytes: 1024 * 1024,
-    });
+    const tiny = await runSandboxed(
+      "/usr/bin/ffmpeg",
+      ["-version"],
+      { ...limits, memoryBytes: 16 * 1024 * 1024 },
+      {
+        timeoutMs: 30_000,
+        maxStdoutBytes: 1024 * 1024,
+      },
+    );
     assert.notEqual(tiny.code, 0, "ffmpeg cannot even load its libraries in 16 MiB");
     const chatty = await runSandboxed("/bin/sh", ["-c", "yes"], limits, {
       timeoutMs: 30_000,

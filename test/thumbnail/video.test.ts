@@ -43,11 +43,22 @@ describe("video thumbnails", () => {
       ...color("green", "160x120", 4.7),
       ...["-filter_complex", "[0][1]concat=n=2:v=1", ...h264],
     ]);
-    v.allBlack = await ffmpeg(dir, "allblack.webm", [...color("black", "160x120", 2), "-c:v", "libvpx"]);
+    v.allBlack = await ffmpeg(dir, "allblack.webm", [
+      ...color("black", "160x120", 2),
+      "-c:v",
+      "libvpx",
+    ]);
     const landscape = path("land.mp4");
     await ffmpeg(dir, "land.mp4", [...src, ...h264]);
     // A phone's portrait video: stored landscape, with a display rotation of 90°.
-    v.rotated = await ffmpeg(dir, "rot.mp4", ["-i", landscape, "-c", "copy", "-metadata:s:v:0", "rotate=90"]);
+    v.rotated = await ffmpeg(dir, "rot.mp4", [
+      "-i",
+      landscape,
+      "-c",
+      "copy",
+      "-metadata:s:v:0",
+      "rotate=90",
+    ]);
   });
   after(() => done());
   const path = (name: string): string => `${dir}/${name}`;
@@ -153,7 +164,10 @@ describe("video thumbnails", () => {
     const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: "#f00" } })
       .png()
       .toBuffer();
-    assert.equal((await missing.generate(png, { width: 32, height: 32, method: "crop" })).width, 30);
+    assert.equal(
+      (await missing.generate(png, { width: 32, height: 32, method: "crop" })).width,
+      30,
+    );
     assert.equal((await thumbnailer.videoSupport()).available, true);
   });
 
@@ -163,7 +177,10 @@ describe("video thumbnails", () => {
       off.generate(v.mp4!, { width: 32, height: 32, method: "crop" }),
       (e: unknown) => MediaError.is(e) && e.errcode === "M_UNSUPPORTED",
     );
-    assert.deepEqual(await off.videoSupport(), { available: false, reason: "video.enabled is false" });
+    assert.deepEqual(await off.videoSupport(), {
+      available: false,
+      reason: "video.enabled is false",
+    });
   });
 
   it("validates the video options, naming the option", () => {
@@ -172,7 +189,10 @@ describe("video thumbnails", () => {
       [{ ffmpegPath: "" }, /options\.video\.ffmpegPath/],
       [{ enabled: "yes" }, /options\.video\.enabled.*boolean/],
       [{ cpuSecond: 3 }, /options\.video\.cpuSecond/],
-      [{ timeoutMs: 19_000 }, /video\.timeoutMs \+ options\.video\.maxDurationProbeMs \(24000\).*20000/],
+      [
+        { timeoutMs: 19_000 },
+        /video\.timeoutMs \+ options\.video\.maxDurationProbeMs \(24000\).*20000/,
+      ],
     ];
     for (const [video, message] of cases) {
       assert.throws(
