@@ -47,13 +47,14 @@ export interface VideoThumbnailOptions {
   prlimitPath?: string;
   /**
    * Wall-clock time allowed to frame extraction (every ffmpeg pass of one video together);
-   * the whole process group is killed at the deadline.
-   * @defaultValue 10_000
+   * the whole process group is killed at the deadline. With `maxDurationProbeMs` it must fit
+   * in the thumbnailer's `timeoutMs`.
+   * @defaultValue min(10_000, ⌊⅔ of the thumbnailer's timeoutMs⌋)
    */
   timeoutMs?: number;
   /**
    * Wall-clock time allowed to ffprobe reading the streams' header.
-   * @defaultValue 5_000
+   * @defaultValue min(5_000, ⌊⅓ of the thumbnailer's timeoutMs⌋)
    */
   maxDurationProbeMs?: number;
   /**
@@ -125,9 +126,9 @@ export const DEFAULT_VIDEO_THUMBNAIL_OPTIONS = Object.freeze({
   ffprobePath: "/usr/bin/ffprobe",
   /** @defaultValue "/usr/bin/prlimit" */
   prlimitPath: "/usr/bin/prlimit",
-  /** @defaultValue 10_000 */
+  /** @defaultValue 10_000, or ⅔ of a thumbnailer `timeoutMs` under 15 s */
   timeoutMs: 10_000,
-  /** @defaultValue 5_000 */
+  /** @defaultValue 5_000, or ⅓ of a thumbnailer `timeoutMs` under 15 s */
   maxDurationProbeMs: 5_000,
   /** @defaultValue 200 MiB */
   maxInputBytes: 200 * 1024 * 1024,
@@ -172,7 +173,19 @@ export function resolveVideoOptions(value: unknown, timeoutMs: number): VideoSet
   }
   const given = (value ?? {}) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const [key, fallback] of Object.entries(DEFAULT_VIDEO_THUMBNAIL_OPTIONS)) {
+  // The default deadlines share the thumbnailer's own: a short `timeoutMs` shortens them.
+  const scaled: Record<string, number> = {
+    timeoutMs: Math.max(
+      1,
+      Math.min(DEFAULT_VIDEO_THUMBNAIL_OPTIONS.timeoutMs, Math.floor((timeoutMs * 2) / 3)),
+    ),
+    maxDurationProbeMs: Math.max(
+      1,
+      Math.min(DEFAULT_VIDEO_THUMBNAIL_OPTIONS.maxDurationProbeMs, Math.floor(timeoutMs / 3)),
+    ),
+  };
+  for (const [key, defaultValue] of Object.entries(DEFAULT_VIDEO_THUMBNAIL_OPTIONS)) {
+    const fallback = scaled[key] ?? defaultValue;
     const v = given[key] ?? fallback;
     if (typeof fallback === "boolean" && typeof v !== "boolean") throw refuse(key, "a boolean", v);
     if (typeof fallback === "string" && (typeof v !== "string" || v === "")) {
@@ -190,7 +203,12 @@ export function resolveVideoOptions(value: unknown, timeoutMs: number): VideoSet
     }
   }
   const settings = Object.freeze(out) as VideoSettings;
-  if (settings.enabled && settings.timeoutMs + settings.maxDurationProbeMs > timeoutMs) {
+  const explicit = given.timeoutMs !== undefined || given.maxDurationProbeMs !== undefined;
+  if (
+    explicit &&
+    settings.enabled &&
+    settings.timeoutMs + settings.maxDurationProbeMs > timeoutMs
+  ) {
     throw new ConfigError(
       `createThumbnailer: expected options.video.timeoutMs + options.video.maxDurationProbeMs (${settings.timeoutMs + settings.maxDurationProbeMs}) to be at most options.timeoutMs (${timeoutMs})`,
       { option: "video.timeoutMs" },
