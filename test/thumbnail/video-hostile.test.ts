@@ -1,5 +1,6 @@
 // Hostile videos, all made here: each is refused with a MediaError or thumbnailed within the
 // time limit, no connection reaches the loopback listener they name, no process is left.
+import { chmod, mkdir, readdir } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MediaError } from "../../src/errors.js";
@@ -34,8 +35,14 @@ describe("hostile videos", () => {
   let thumbnailer: Thumbnailer;
   const files: Record<string, Buffer> = {};
 
+  let privateTmp: string;
+  const savedTmp = process.env.TMPDIR;
   before(async () => {
     ({ dir, done } = await scratch());
+    // The extractor's temp files go here from now on, so that leftovers can be counted.
+    privateTmp = `${dir}/tmp`;
+    await mkdir(privateTmp);
+    process.env.TMPDIR = privateTmp;
     listener = await connectionCounter();
     thumbnailer = createThumbnailer({ timeoutMs: 30_000, video: { timeoutMs: 20_000 } });
     const url = `http://127.0.0.1:${listener.port}`;
@@ -72,6 +79,8 @@ describe("hostile videos", () => {
     files.zip = zipArchive();
   });
   after(async () => {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
     await listener.close();
     await done();
   });
@@ -114,6 +123,7 @@ describe("hostile videos", () => {
       check(await outcome(files[name]!));
       assert.equal(listener.count(), 0);
       assert.deepEqual(await childProcesses(), []);
+      assert.deepEqual(await readdir(privateTmp), [], "the private temp file is removed");
     });
   }
 
@@ -122,9 +132,35 @@ describe("hostile videos", () => {
     assert.deepEqual([p.mime, p.width, p.height], ["video/mp4", 64, 48]);
   });
 
+  it("ffprobe sees a 0600 file in a 0700 directory, and cannot write files", async () => {
+    // A stand-in ffprobe that reports the modes of its input and of its directory, then fails
+    // so that its stderr travels in the refusal's cause.
+    const spy = await put(
+      dir,
+      "spy-ffprobe.sh",
+      '#!/bin/sh\n[ "$2" = -version ] && exec /usr/bin/ffprobe "$@"\n' +
+        'for last; do :; done\nstat -c "%a" "$(dirname "$last")" "$last" >&2\n' +
+        '(echo x > "$(dirname "$last")/written") 2>/dev/null || echo "write refused" >&2\nexit 1\n',
+    );
+    await chmod(spy, 0o755);
+    const spied = createThumbnailer({ video: { ffprobePath: spy } });
+    const err = await spied.probe(files.attachment!).then(
+      () => assert.fail("the stand-in always fails"),
+      (e: unknown) => e,
+    );
+    assert.ok(MediaError.is(err));
+    const report = String((err.cause as Error).message).split("\n");
+    assert.deepEqual(report.slice(0, 2), ["700", "600"]);
+    // RLIMIT_FSIZE=0: the write is killed by SIGXFSZ (the shell says so) and fails.
+    assert.ok(report.includes("write refused"), report.join(" | "));
+    assert.deepEqual(await readdir(privateTmp), []);
+  });
+
   it("a deadline kills the whole process group", async () => {
+    // A duration no other process on the machine uses, so that pgrep finds only ours.
+    const marker = `sleep 60.${process.pid}${Date.now() % 1000}`;
     const started = Date.now();
-    const r = await runSandboxed("/bin/sh", ["-c", "sleep 60 & sleep 60 & wait"], limits, {
+    const r = await runSandboxed("/bin/sh", ["-c", `${marker} & ${marker} & wait`], limits, {
       timeoutMs: 300,
       maxStdoutBytes: 1024,
     });
@@ -134,7 +170,7 @@ describe("hostile videos", () => {
     assert.deepEqual(await childProcesses(), []);
     const { execFile } = await import("node:child_process");
     const sleepers = await new Promise<string>((resolve) =>
-      execFile("pgrep", ["-f", "^sleep 60$"], (_e, stdout) => resolve(stdout)),
+      execFile("pgrep", ["-f", `^${marker}$`], (_e, stdout) => resolve(stdout)),
     );
     assert.equal(sleepers.trim(), "", "the grandchildren went with the group");
   });
