@@ -35,6 +35,7 @@ export type {
   TrustedKeyServerConfig,
 } from "./config-types.js";
 export type { MediaKind } from "../index.js";
+export type { VideoThumbnailOptions } from "../thumbnail/index.js";
 export type { MediaServerRole } from "./roles.js";
 export { jsonLineLogger, type LogStreams, type ServerLogger } from "./logger.js";
 export { startMediaServer, type MediaServer, type StartMediaServerOptions } from "./start.js";
