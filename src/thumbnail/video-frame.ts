@@ -51,8 +51,9 @@ export function frameArgs(
     ...["-protocol_whitelist", "file,pipe", "-f", sniffed.demuxer],
     ...["-codec_whitelist", header.decoder, "-c:v", header.decoder, "-threads", threads],
     ...["-max_pixels", String(run.maxPixels), "-i", file],
-    // Output: the first video stream only; no audio, subtitle, data or attachment.
-    ...["-map", "0:v:0", "-an", "-sn", "-dn", "-t", pass.window.toFixed(3)],
+    // Output: the first video stream that is not cover art (V, not v); no audio, subtitle,
+    // data or attachment.
+    ...["-map", "0:V:0", "-an", "-sn", "-dn", "-t", pass.window.toFixed(3)],
     ...(pass.skipBlack ? ["-vf", NOT_BLACK] : []),
     ...["-frames:v", "1", "-pix_fmt", "rgb24", "-c:v", "png", "-compression_level", "1"],
     ...["-f", "image2pipe", "pipe:1"],

@@ -99,7 +99,7 @@ export async function probeVideo(
   const args = [
     ...["-hide_banner", "-v", "error", "-nofind_stream_info"],
     ...["-protocol_whitelist", "file,pipe", "-f", sniffed.demuxer],
-    ...["-select_streams", "v:0", "-of", "json"],
+    ...["-select_streams", "V:0", "-of", "json"],
     ...["-show_entries", "stream=codec_type,codec_name,width,height,duration:stream_tags=rotate"],
     ...["-show_entries", "stream_side_data=rotation:format=duration"],
     ...["-i", file],

@@ -77,6 +77,21 @@ describe("hostile videos", () => {
       ...["-attach", font, "-metadata:s:t", "mimetype=application/x-truetype-font"],
     ]);
     files.zip = zipArchive();
+    // A cover picture (attached_pic) next to the video: the poster comes from the video.
+    const cover = await put(
+      dir,
+      "cover.png",
+      await ffmpeg(dir, "cover-src.png", [...color("yellow", "64x64", 0.04), "-frames:v", "1"]),
+    );
+    const plain = await put(
+      dir,
+      "plain.mp4",
+      await ffmpeg(dir, "plain-src.mp4", ["-f", "lavfi", "-i", "testsrc2=s=120x90:d=1", ...h264]),
+    );
+    files.coverArt = await ffmpeg(dir, "cover.mp4", [
+      ...["-i", cover, "-i", plain, "-map", "0", "-map", "1", "-c", "copy"],
+      ...["-disposition:v:0", "attached_pic"],
+    ]);
   });
   after(async () => {
     if (savedTmp === undefined) delete process.env.TMPDIR;
@@ -117,6 +132,7 @@ describe("hostile videos", () => {
     ["concatBehindFtyp", refusedWith("M_UNKNOWN", 400)],
     ["attachment", (o) => assert.deepEqual(o, { width: 96, height: 72 })],
     ["zip", refusedWith("M_UNSUPPORTED", 400)],
+    ["coverArt", (o) => assert.deepEqual(o, { width: 96, height: 72 })],
   ];
   for (const [name, check] of cases) {
     it(`${name}: refused or thumbnailed, no connection, no process left`, async () => {
