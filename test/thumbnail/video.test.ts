@@ -43,6 +43,21 @@ describe("video thumbnails", () => {
       ...color("green", "160x120", 4.7),
       ...["-filter_complex", "[0][1]concat=n=2:v=1", ...h264],
     ]);
+    const small = ["-f", "lavfi", "-i", "testsrc2=s=160x120:d=0.5"];
+    v.hevc = await ffmpeg(dir, "hevc.mp4", [
+      ...[...small, "-c:v", "libx265", "-preset", "ultrafast"],
+      ...["-x265-params", "log-level=error"],
+    ]);
+    v.av1 = await ffmpeg(dir, "av1.mp4", [
+      ...small,
+      "-c:v",
+      "libaom-av1",
+      "-cpu-used",
+      "8",
+      "-b:v",
+      "100k",
+    ]);
+    v.theora = await ffmpeg(dir, "theora.mkv", [...small, "-c:v", "libtheora"]);
     v.allBlack = await ffmpeg(dir, "allblack.webm", [
       ...color("black", "160x120", 2),
       "-c:v",
@@ -93,6 +108,17 @@ describe("video thumbnails", () => {
       assert.deepEqual([crop.width, crop.height], [96, 96]);
     });
   }
+
+  it("decodes HEVC and AV1 (dav1d); refuses a codec outside the allowlist", async () => {
+    for (const kind of ["hevc", "av1"]) {
+      const t = await thumbnailer.generate(v[kind]!, { width: 96, height: 96, method: "crop" });
+      assert.deepEqual([t.width, t.height], [96, 96], kind);
+    }
+    await assert.rejects(
+      thumbnailer.generate(v.theora!, { width: 96, height: 96, method: "crop" }),
+      (e: unknown) => MediaError.is(e) && e.errcode === "M_UNSUPPORTED" && /theora/.test(e.message),
+    );
+  });
 
   it("skips black frames at the start of a long clip", async () => {
     const t = await thumbnailer.generate(v.blackStart!, { width: 64, height: 64, method: "scale" });
