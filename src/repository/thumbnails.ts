@@ -85,7 +85,10 @@ function tooLargeToThumbnail(
   thumbnailer: ThumbnailerLike,
   record: MediaRecord,
 ): boolean {
-  const max = Math.min(ctx.limits.maxThumbnailSourceBytes, thumbnailer.maxSourceBytes ?? Infinity);
+  const own = thumbnailer.maxSourceBytesFor
+    ? thumbnailer.maxSourceBytesFor(record.contentType)
+    : thumbnailer.maxSourceBytes;
+  const max = Math.min(ctx.limits.maxThumbnailSourceBytes, own ?? Infinity);
   return record.size > max;
 }
 

@@ -70,6 +70,11 @@ export interface ThumbnailerLike {
    */
   readonly maxSourceBytes?: number;
   /**
+   * The largest source of this content type, when it differs by type (a video may be larger
+   * than an image); takes precedence over `maxSourceBytes`.
+   */
+  maxSourceBytesFor?(contentType: string): number;
+  /**
    * True when `generate` and `generateAll` accept a loader (`() => Promise<Buffer>`) in place
    * of the bytes and call it only once their queue admits the job; the repository then reads
    * a source only for admitted jobs. Without it the repository reads the source first.

@@ -11,7 +11,7 @@ import { attachToSmallest, blurhashOf } from "./placeholder.js";
 import { createJobQueue, runAdmitted, type JobQueue } from "./queue.js";
 import { selectSize } from "./sizes.js";
 import { createVideoExtractor, type VideoExtractor } from "./video.js";
-import { sniffVideo } from "./video-sniff.js";
+import { isVideoType, sniffVideo } from "./video-sniff.js";
 import type {
   GenerateAllOptions,
   ThumbnailPlaceholder,
@@ -204,6 +204,10 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
       settings.maxSourceBytes,
       settings.video.enabled ? settings.video.maxInputBytes : 0,
     ),
+    maxSourceBytesFor: (contentType) =>
+      settings.video.enabled && isVideoType(baseType(contentType))
+        ? settings.video.maxInputBytes
+        : settings.maxSourceBytes,
     acceptsSourceLoader: true,
     generate: (source, request) => guarded(() => generate(state, source, request)),
     generateAll: (source, opts = {}) => guarded(() => generateAll(state, source, opts)),
@@ -229,3 +233,7 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
     videoSupport: () => video.support(),
   };
 }
+
+/** `video/mp4` of `Video/MP4; codecs="avc1"`. */
+const baseType = (contentType: string): string =>
+  (contentType.split(";")[0] ?? "").trim().toLowerCase();

@@ -188,8 +188,13 @@ export interface ThumbnailQueueStats {
 export interface Thumbnailer {
   /** The configured sizes, in the order given. */
   readonly sizes: readonly ThumbnailSize[];
-  /** The `maxSourceBytes` option: larger sources are refused with 413 `M_TOO_LARGE`. */
+  /**
+   * The largest source of any type (the larger of `maxSourceBytes` and, with video enabled,
+   * `video.maxInputBytes`): larger sources are refused with 413 `M_TOO_LARGE`.
+   */
   readonly maxSourceBytes: number;
+  /** The largest source of one content type: `video.maxInputBytes` for videos, else `maxSourceBytes`. */
+  maxSourceBytesFor(contentType: string): number;
   /**
    * Always true: `generate` and `generateAll` accept a {@link ThumbnailSourceLoader}, called
    * once the queue admits the job (a capability callers such as the repository look for).
