@@ -32,7 +32,10 @@ export interface MediaResponseEvent {
   /** The status sent (the last one set when the client went away first). */
   status: number;
   durationMs: number;
-  /** Bytes read from the socket while the request was served: its body (headers came before). */
+  /**
+   * Request body bytes: the `Content-Length` of a body read to its end, else what the socket
+   * read while the request was served.
+   */
   bytesIn: number;
   /** Bytes written to the socket while serving the request (headers included). */
   bytesOut: number;
@@ -64,10 +67,16 @@ export function observeResponse(
       method: req.method ?? "GET",
       status: res.statusCode,
       durationMs: performance.now() - started,
-      bytesIn: Math.max(0, socket.bytesRead - readAtStart),
+      bytesIn: bodyBytes(req, socket.bytesRead - readAtStart),
       bytesOut: Math.max(0, socket.bytesWritten - writtenAtStart),
       completed: res.writableFinished,
     };
     responseChannel.publish(event);
   });
+}
+
+function bodyBytes(req: IncomingMessage, socketDelta: number): number {
+  const declared = Number(req.headers["content-length"]);
+  if (req.complete && Number.isSafeInteger(declared) && declared >= 0) return declared;
+  return Math.max(0, socketDelta);
 }
