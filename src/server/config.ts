@@ -11,6 +11,7 @@ import { parseMachineId } from "../ids/index.js";
 import { resolveHttp } from "./config-http.js";
 import { resolveShutdown } from "./shutdown.js";
 import { resolveBackground } from "./config-background.js";
+import { resolveMetrics } from "./config-metrics.js";
 import { resolveRoles } from "./roles.js";
 import type {
   AuthConfig,
@@ -64,6 +65,7 @@ const TOP_LEVEL_KEYS = [
   "shutdown",
   "background",
   "roles",
+  "metrics",
 ] as const;
 
 /**
@@ -157,6 +159,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     shutdown: resolveShutdown(readObject(c.shutdown, "shutdown")),
     background: resolveBackground(c.background),
     roles: resolveRoles(c.roles),
+    metrics: resolveMetrics(c.metrics),
   };
 }
 

@@ -30,6 +30,7 @@ export type {
   HttpConfig,
   ListenTlsConfig,
   MediaServerConfig,
+  MetricsConfig,
   PreviewsConfig,
   ThumbnailsConfig,
   TrustedKeyServerConfig,

@@ -9,6 +9,7 @@ import { buildFromConfig } from "./config-values.js";
 import { handlerOptions } from "./handler.js";
 import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
+import { startMetricsListener } from "./metrics.js";
 import { jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
@@ -36,6 +37,8 @@ export interface MediaServer {
   readonly repository: MediaRepository;
   /** The machine ID in use (leased in Redis when `cache.redis` is configured). */
   readonly machineId: number;
+  /** `http://host:port/metrics` when `metrics.listen` is set. */
+  readonly metricsUrl: string | undefined;
   /** The roles this process serves (`roles` of the config). */
   readonly roles: readonly MediaServerRole[];
   /** Development token printed at start when no auth was configured. */
@@ -74,6 +77,8 @@ export async function startMediaServer(
   const logger = options.logger ?? jsonLineLogger(process);
   const shutdown = new ShutdownStack(logger);
   try {
+    // Subscribed before anything publishes, so the first events are counted too.
+    const metricsUrl = await startMetricsListener(config.metrics, shutdown, logger);
     // Datastores first: they do no I/O, so a refused driver option stops the start early.
     const datastore = createServerDatastore(config.datastores, shutdown);
     await sweepTemporaryFiles(datastore, logger);
@@ -114,6 +119,7 @@ export async function startMediaServer(
     const { roles } = config;
     return {
       url: server.url,
+      metricsUrl,
       repository,
       machineId,
       roles,

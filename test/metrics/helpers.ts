@@ -1,26 +1,34 @@
 // Reading values back out of a prom-client registry.
 import type { Registry } from "prom-client";
 
+interface Sample {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+async function samples(registry: Registry, name: string): Promise<Sample[]> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  return (await metric.get()).values as Sample[];
+}
+
 /** The value of one series (labels matched exactly on the given keys), 0 when absent. */
 export async function valueOf(
   registry: Registry,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
+  const values = await samples(registry, name);
   return values
     .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .filter((v) => !("metricName" in v) || v.metricName === name || v.metricName === undefined)
+    .filter((v) => v.metricName === undefined || v.metricName === name)
     .reduce((sum, v) => sum + v.value, 0);
 }
 
 /** The label sets of every series of `name`. */
 export async function seriesOf(registry: Registry, name: string): Promise<Array<Record<string, unknown>>> {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  return (await metric.get()).values.map((v) => v.labels);
+  return (await samples(registry, name)).map((v) => v.labels);
 }
 
 /** A histogram's observation count for the given labels. */
@@ -29,9 +37,7 @@ export async function countOf(
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
+  const values = await samples(registry, name);
   return values
     .filter((v) => v.metricName === `${name}_count`)
     .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
