@@ -37,7 +37,12 @@ export type {
 } from "./config-types.js";
 export type { MediaKind } from "../index.js";
 export type { MediaServerRole } from "./roles.js";
-export { jsonLineLogger, type LogStreams, type ServerLogger } from "./logger.js";
+export {
+  jsonLineLogger,
+  type JsonLineLoggerOptions,
+  type LogStreams,
+  type ServerLogger,
+} from "./logger.js";
 export { startMediaServer, type MediaServer, type StartMediaServerOptions } from "./start.js";
 export type { ReloadResult } from "./reload.js";
 // The repository and the types it names, for `MediaServer.repository`.

@@ -10,7 +10,7 @@ import { handlerOptions } from "./handler.js";
 import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
 import { startMetricsListener } from "./metrics.js";
-import { jsonLineLogger, type ServerLogger } from "./logger.js";
+import { contextualLogger, jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
@@ -21,7 +21,10 @@ import { createLiveSettings, createReloader, type ReloadResult } from "./reload.
 
 /** Options of {@link startMediaServer}. */
 export interface StartMediaServerOptions {
-  /** @defaultValue JSON lines on stdout (info) and stderr (warnings, errors) */
+  /**
+   * Any logger with this interface; its lines are cleaned of tokens and tagged with the
+   * request ID. @defaultValue {@link jsonLineLogger} on stdout (info) and stderr (warnings, errors)
+   */
   logger?: ServerLogger;
   /**
    * How {@link MediaServer.reload} reads the config again, e.g.
@@ -74,7 +77,7 @@ export async function startMediaServer(
   config: MediaServerConfig,
   options: StartMediaServerOptions = {},
 ): Promise<MediaServer> {
-  const logger = options.logger ?? jsonLineLogger(process);
+  const logger = contextualLogger(options.logger ?? jsonLineLogger(process));
   const shutdown = new ShutdownStack(logger);
   try {
     // Subscribed before anything publishes, so the first events are counted too.
