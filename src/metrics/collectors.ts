@@ -233,15 +233,19 @@ function federationCollector(b: Builders, maxOrigins: number): Handler {
 }
 
 function scaleCollectors(b: Builders): Record<"job" | "leader", Handler> {
-  const runs = b.counter("job_runs_total", "Background job runs by outcome", ["job", "outcome"]);
-  const duration = b.histogram("job_duration_seconds", "Background job run time", ["job"]);
+  // `job_name`, not `job`: Prometheus sets `job` on every scraped series itself.
+  const runs = b.counter("job_runs_total", "Background job runs by outcome", [
+    "job_name",
+    "outcome",
+  ]);
+  const duration = b.histogram("job_duration_seconds", "Background job run time", ["job_name"]);
   const leader = b.gauge("leader", "1 while this process is the leader", []);
   return {
     job: (message) => {
       const e = message as Record<string, unknown>;
-      const job = nameLabel(e.name);
-      runs.inc({ job, outcome: nameLabel(e.outcome) });
-      duration.observe({ job }, seconds(e.ms));
+      const job_name = nameLabel(e.name);
+      runs.inc({ job_name, outcome: nameLabel(e.outcome) });
+      duration.observe({ job_name }, seconds(e.ms));
     },
     leader: (message) => leader.set((message as { leader?: unknown }).leader ? 1 : 0),
   };

@@ -146,7 +146,7 @@ describe("createMetrics gauges, bounds and jobs", () => {
     leader.start();
     try {
       await eventually("a job run", 10_000, async () =>
-        (await valueOf(registry, "kit_job_runs_total", { job: "sweep", outcome: "ok" })) === 1
+        (await valueOf(registry, "kit_job_runs_total", { job_name: "sweep", outcome: "ok" })) === 1
           ? true
           : undefined,
       );
