@@ -51,7 +51,7 @@ function fieldsOf(details: Record<string, unknown> | undefined): Record<string, 
  * ```ts
  * const logger = jsonLineLogger(process);
  * logger.info("media server listening", { url: "http://127.0.0.1:8008" });
- * // {"level":"info","time":"…","url":"http://127.0.0.1:8008","msg":"media server listening"}
+ * // {"level":"info","time":"…","msg":"media server listening","url":"http://127.0.0.1:8008"}
  * ```
  */
 export function jsonLineLogger(
@@ -79,8 +79,9 @@ export function jsonLineLogger(
   const write =
     (at: Level) =>
     (message: string, details?: Record<string, unknown>): void =>
+      // `msg` right after `level` and `time`, as the lines always were (pino would put it last).
       // Messages are the kit's own text; only the development-token line names a token, on purpose.
-      log[at](fieldsOf(details), redactText(message, false));
+      log[at]({ msg: redactText(message, false), ...fieldsOf(details) });
   const logger: ServerLogger = {
     debug: write("debug"),
     info: write("info"),
