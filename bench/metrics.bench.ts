@@ -159,7 +159,9 @@ async function downloadOverhead(): Promise<void> {
   };
   // Which side goes first alternates too, so a burst of outside load favours neither.
   for (let round = 0; round < ROUNDS; round++) {
-    for (const measure of round % 2 ? [measureWith, measureWithout] : [measureWithout, measureWith]) {
+    for (const measure of round % 2
+      ? [measureWith, measureWithout]
+      : [measureWithout, measureWith]) {
       await measure();
     }
   }

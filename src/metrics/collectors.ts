@@ -40,7 +40,13 @@ function builders(ctx: CollectorContext) {
     counter: (n: string, help: string, labelNames: readonly string[] = []) =>
       new ctx.prom.Counter({ name: name(n), help, labelNames, registers }),
     histogram: (n: string, help: string, labelNames: readonly string[] = []) =>
-      new ctx.prom.Histogram({ name: name(n), help, labelNames, registers, buckets: LATENCY_BUCKETS }),
+      new ctx.prom.Histogram({
+        name: name(n),
+        help,
+        labelNames,
+        registers,
+        buckets: LATENCY_BUCKETS,
+      }),
     gauge: (n: string, help: string, labelNames: readonly string[], collect?: () => void) =>
       new ctx.prom.Gauge({
         name: name(n),

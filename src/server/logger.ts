@@ -101,10 +101,9 @@ export function contextualLogger(logger: ServerLogger): ServerLogger {
   if (contextual.has(logger)) return logger;
   const wrapped = {} as ServerLogger;
   for (const at of LEVELS) {
-    const method = logger[at];
-    if (typeof method !== "function") continue;
+    if (typeof logger[at] !== "function") continue;
     wrapped[at] = (message: string, details?: Record<string, unknown>) =>
-      method.call(logger, redactText(message, false), fieldsOf(details));
+      logger[at]?.(redactText(message, false), fieldsOf(details));
   }
   contextual.add(wrapped);
   return wrapped;

@@ -29,7 +29,8 @@ export function createJobQueue(
   const waiting: Array<() => void> = [];
   const queue = ++queueIds;
   const changed = (): void => {
-    if (queueChannel.hasSubscribers) queueChannel.publish({ queue, active, queued: waiting.length });
+    if (queueChannel.hasSubscribers)
+      queueChannel.publish({ queue, active, queued: waiting.length });
   };
 
   const makeRelease = (): (() => void) => {

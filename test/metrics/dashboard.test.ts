@@ -6,7 +6,14 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Registry } from "prom-client";
 import { createMetrics, type MediaMetrics } from "../../src/metrics/index.js";
-import { createFixture, request, SERVER_NAME, TOKENS, upload, type Fixture } from "../http/fixture.js";
+import {
+  createFixture,
+  request,
+  SERVER_NAME,
+  TOKENS,
+  upload,
+  type Fixture,
+} from "../http/fixture.js";
 import { projectRoot } from "../harness/built.js";
 
 interface Panel {
@@ -15,7 +22,19 @@ interface Panel {
   targets?: Array<{ expr?: string }>;
 }
 
-const KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"]);
+const KEYWORDS = new Set([
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "bool",
+  "and",
+  "or",
+  "unless",
+  "offset",
+]);
 // Labels Prometheus itself puts on series (target labels, histogram buckets).
 const PROMETHEUS_LABELS = new Set(["le", "instance", "job"]);
 
@@ -24,13 +43,22 @@ export function parseExpr(expr: string): { metrics: string[]; labels: string[] }
   const labels: string[] = [];
   let s = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   s = s.replace(/\{([^}]*)\}/g, (_, matchers: string) => {
-    for (const m of matchers.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)/g)) labels.push(m[1]!);
+    for (const m of matchers.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)/g))
+      labels.push(m[1]!);
     return " ";
   });
-  s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_, _kw: string, list: string) => {
-    labels.push(...list.split(",").map((l) => l.trim()).filter(Boolean));
-    return " ";
-  });
+  s = s.replace(
+    /\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g,
+    (_, _kw: string, list: string) => {
+      labels.push(
+        ...list
+          .split(",")
+          .map((l) => l.trim())
+          .filter(Boolean),
+      );
+      return " ";
+    },
+  );
   s = s.replace(/\[[^\]]*\]/g, " ");
   const metrics: string[] = [];
   for (const m of s.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
@@ -75,8 +103,9 @@ describe("docs/grafana-dashboard.json", () => {
     for (const metric of await registry.getMetricsAsJSON()) {
       const labels = new Set<string>();
       for (const v of metric.values) for (const l of Object.keys(v.labels)) labels.add(l);
-      const declared = (registry.getSingleMetric(metric.name) as unknown as { labelNames?: string[] })
-        ?.labelNames;
+      const declared = (
+        registry.getSingleMetric(metric.name) as unknown as { labelNames?: string[] }
+      )?.labelNames;
       for (const l of declared ?? []) labels.add(l);
       exported.set(metric.name, { type: String(metric.type), labels });
     }

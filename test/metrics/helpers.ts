@@ -13,33 +13,31 @@ async function samples(registry: Registry, name: string): Promise<Sample[]> {
   return (await metric.get()).values as Sample[];
 }
 
-/** The value of one series (labels matched exactly on the given keys), 0 when absent. */
-export async function valueOf(
+/** The sum of the samples named `sample` whose labels match `labels` on the given keys. */
+async function sumOf(
   registry: Registry,
   name: string,
-  labels: Record<string, string> = {},
+  sample: string | undefined,
+  labels: Record<string, string>,
 ): Promise<number> {
-  const values = await samples(registry, name);
-  return values
+  return (await samples(registry, name))
+    .filter((v) => (v.metricName ?? name) === (sample ?? name))
     .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .filter((v) => v.metricName === undefined || v.metricName === name)
     .reduce((sum, v) => sum + v.value, 0);
 }
+
+/** The value of a counter or gauge over the series matching `labels`, 0 when absent. */
+export const valueOf = (registry: Registry, name: string, labels: Record<string, string> = {}) =>
+  sumOf(registry, name, undefined, labels);
+
+/** A histogram's observation count over the series matching `labels`. */
+export const countOf = (registry: Registry, name: string, labels: Record<string, string> = {}) =>
+  sumOf(registry, name, `${name}_count`, labels);
 
 /** The label sets of every series of `name`. */
-export async function seriesOf(registry: Registry, name: string): Promise<Array<Record<string, unknown>>> {
-  return (await samples(registry, name)).map((v) => v.labels);
-}
-
-/** A histogram's observation count for the given labels. */
-export async function countOf(
+export async function seriesOf(
   registry: Registry,
   name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const values = await samples(registry, name);
-  return values
-    .filter((v) => v.metricName === `${name}_count`)
-    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .reduce((sum, v) => sum + v.value, 0);
+): Promise<Array<Record<string, unknown>>> {
+  return (await samples(registry, name)).map((v) => v.labels);
 }

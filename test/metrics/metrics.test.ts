@@ -11,7 +11,14 @@ import { createMetrics, type MediaMetrics } from "../../src/metrics/index.js";
 import { createBackgroundJobs, createLeaderElection } from "../../src/scale/index.js";
 import { eventually } from "../../src/testing/eventually.js";
 import { createJobQueue } from "../../src/thumbnail/queue.js";
-import { createFixture, request, SERVER_NAME, TOKENS, upload, type Fixture } from "../http/fixture.js";
+import {
+  createFixture,
+  request,
+  SERVER_NAME,
+  TOKENS,
+  upload,
+  type Fixture,
+} from "../http/fixture.js";
 import { countOf, seriesOf, valueOf } from "./helpers.js";
 
 const P = "matrix_media_";
@@ -63,14 +70,14 @@ describe("createMetrics over a real handler", () => {
     assert.equal(await valueOf(registry, `${P}http_requests_total`, upload), 1);
     const thumb = { route: "thumbnail", status: "200" };
     assert.equal(await valueOf(registry, `${P}http_requests_total`, thumb), 1);
-    assert.ok(
-      (await valueOf(registry, `${P}http_requests_total`, { route: "unrecognized" })) >= 1,
-    );
+    assert.ok((await valueOf(registry, `${P}http_requests_total`, { route: "unrecognized" })) >= 1);
     const latency = { route: "download", method: "GET" };
     assert.equal(await countOf(registry, `${P}http_request_duration_seconds`, latency), 5);
     // Three bodies of the PNG at least went out; the upload's body came in.
     assert.ok((await valueOf(registry, `${P}http_sent_bytes_total`, { route: "download" })) > 300);
-    assert.ok((await valueOf(registry, `${P}http_received_bytes_total`, { route: "upload" })) > 100);
+    assert.ok(
+      (await valueOf(registry, `${P}http_received_bytes_total`, { route: "upload" })) > 100,
+    );
   });
 
   it("never labels a series with a media ID, a user ID or a URL", async () => {
@@ -87,7 +94,10 @@ describe("createMetrics over a real handler", () => {
     assert.ok((await countOf(registry, `${P}thumbnail_duration_seconds`)) >= 1);
     assert.ok((await valueOf(registry, `${P}thumbnail_requests_total`)) >= 1);
     const lookups = await seriesOf(registry, `${P}cache_lookups_total`);
-    assert.ok(lookups.some((l) => l.cache === "memory"), JSON.stringify(lookups));
+    assert.ok(
+      lookups.some((l) => l.cache === "memory"),
+      JSON.stringify(lookups),
+    );
     const put = { op: "put" };
     assert.ok((await valueOf(registry, `${P}datastore_operations_total`, put)) >= 1);
     assert.ok((await countOf(registry, `${P}datastore_operation_duration_seconds`, put)) >= 1);
@@ -128,13 +138,29 @@ describe("createMetrics gauges, bounds and jobs", () => {
   it("keeps at most maxOrigins origins; the rest count as other", async () => {
     const remote = channel("matrix-media-kit:repository:remote");
     for (let i = 0; i < 10; i++) {
-      remote.publish({ origin: `peer${i}.example`, mediaId: `m${i}`, bytes: 10, ms: 5, outcome: "stored" });
+      remote.publish({
+        origin: `peer${i}.example`,
+        mediaId: `m${i}`,
+        bytes: 10,
+        ms: 5,
+        outcome: "stored",
+      });
     }
     remote.publish({ origin: "peer9.example", mediaId: "x", bytes: 0, ms: 5, outcome: "timeout" });
-    const origins = new Set((await seriesOf(registry, "kit_federation_fetches_total")).map((l) => l.origin));
-    assert.deepEqual([...origins].sort(), ["other", "peer0.example", "peer1.example", "peer2.example"]);
+    const origins = new Set(
+      (await seriesOf(registry, "kit_federation_fetches_total")).map((l) => l.origin),
+    );
+    assert.deepEqual([...origins].sort(), [
+      "other",
+      "peer0.example",
+      "peer1.example",
+      "peer2.example",
+    ]);
     assert.equal(await valueOf(registry, "kit_federation_fetches_total", { origin: "other" }), 8);
-    assert.equal(await valueOf(registry, "kit_federation_fetch_failures_total", { origin: "other" }), 1);
+    assert.equal(
+      await valueOf(registry, "kit_federation_fetch_failures_total", { origin: "other" }),
+      1,
+    );
   });
 
   it("counts background job runs by outcome", async () => {

@@ -12,7 +12,10 @@ import { projectRoot } from "../harness/built.js";
 const HOOK = path.join(import.meta.dirname, "fixtures", "no-prom-client.mjs");
 
 function run(script: string): { status: number | null; stdout: string; stderr: string } {
-  assert.ok(existsSync(path.join(projectRoot, "dist/metrics/index.js")), "run `npm run build` first");
+  assert.ok(
+    existsSync(path.join(projectRoot, "dist/metrics/index.js")),
+    "run `npm run build` first",
+  );
   return spawnSync(process.execPath, ["--import", HOOK, "--input-type=module", "-e", script], {
     cwd: projectRoot,
     encoding: "utf8",

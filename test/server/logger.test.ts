@@ -11,7 +11,12 @@ function capture() {
     stderr: { write: (line: string) => err.push(line) },
   });
   const parse = (lines: string[]) => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { logger, out: () => parse(out), err: () => parse(err), raw: () => [...out, ...err].join("") };
+  return {
+    logger,
+    out: () => parse(out),
+    err: () => parse(err),
+    raw: () => [...out, ...err].join(""),
+  };
 }
 
 describe("jsonLineLogger (pino)", () => {
@@ -47,7 +52,17 @@ describe("jsonLineLogger (pino)", () => {
       error: new Error("GET /download?access_token=s3cret7 failed"),
     });
     const raw = c.raw();
-    for (const secret of ["hunter2", "s3cret1", "s3cret2", "s3cret3", "s3cret4", "s3cret5", "s3cret6", "s3cret7", "bob:"]) {
+    for (const secret of [
+      "hunter2",
+      "s3cret1",
+      "s3cret2",
+      "s3cret3",
+      "s3cret4",
+      "s3cret5",
+      "s3cret6",
+      "s3cret7",
+      "bob:",
+    ]) {
       assert.ok(!raw.includes(secret), `${secret} in ${raw}`);
     }
     const line = c.err()[0]! as Record<string, any>;
