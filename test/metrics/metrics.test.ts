@@ -6,11 +6,13 @@ import { after, before, describe, it } from "node:test";
 import { Registry } from "prom-client";
 import sharp from "sharp";
 import { memoryCoordinator } from "../../src/coordination/index.js";
+import { fsDatastore } from "../../src/datastore/index.js";
 import { ConfigError } from "../../src/errors.js";
 import { createMetrics, type MediaMetrics } from "../../src/metrics/index.js";
 import { createBackgroundJobs, createLeaderElection } from "../../src/scale/index.js";
 import { eventually } from "../../src/testing/eventually.js";
 import { createJobQueue } from "../../src/thumbnail/queue.js";
+import { tempDir } from "../harness/tmp.js";
 import {
   createFixture,
   request,
@@ -161,6 +163,34 @@ describe("createMetrics gauges, bounds and jobs", () => {
       await valueOf(registry, "kit_federation_fetch_failures_total", { origin: "other" }),
       1,
     );
+  });
+
+  it("times datastore reads and counts failures, not missing blobs", async () => {
+    const dir = await tempDir("mmk-metrics-ds-");
+    try {
+      const store = fsDatastore({ id: "disk", root: dir.path, fsync: false });
+      const { key } = await store.put(Buffer.from("blob"));
+      const { stream } = await store.get(key);
+      for await (const _ of stream);
+      assert.equal(await store.head("0".repeat(64)), undefined);
+      await assert.rejects(store.get("1".repeat(64)), { errcode: "M_NOT_FOUND" });
+      async function* broken() {
+        yield Buffer.from("half");
+        throw new Error("source broke");
+      }
+      await assert.rejects(store.put(broken()), /source broke/);
+      const get = { datastore: "disk", op: "get" };
+      assert.equal(await countOf(registry, "kit_datastore_operation_duration_seconds", get), 2);
+      assert.equal(await valueOf(registry, "kit_datastore_errors_total", get), 0);
+      const head = { datastore: "disk", op: "head" };
+      assert.equal(await valueOf(registry, "kit_datastore_operations_total", head), 1);
+      assert.equal(await valueOf(registry, "kit_datastore_errors_total", head), 0);
+      const put = { datastore: "disk", op: "put" };
+      assert.equal(await valueOf(registry, "kit_datastore_operations_total", put), 2);
+      assert.equal(await valueOf(registry, "kit_datastore_errors_total", put), 1);
+    } finally {
+      await dir.cleanup();
+    }
   });
 
   it("counts background job runs by outcome", async () => {
