@@ -87,7 +87,9 @@ function httpCollector(b: Builders): Handler {
     const method = methodLabel(String(e.method));
     requests.inc({ route, method, status: String(e.status) });
     duration.observe({ route, method }, seconds(e.durationMs));
-    bytesIn.inc({ route }, bytes(e.bytesIn));
+    // Most requests have no body: skip the label lookup of a zero increment.
+    const received = bytes(e.bytesIn);
+    if (received > 0) bytesIn.inc({ route }, received);
     bytesOut.inc({ route }, bytes(e.bytesOut));
     if (e.completed === false) incomplete.inc({ route });
   };
