@@ -12,6 +12,7 @@ import type {
   MediaHandlerWithStats,
   MediaUser,
 } from "./options.js";
+import { observeResponse } from "./observe.js";
 import { accessTokenOf } from "./request.js";
 import { DEFAULT_RETRY_AFTER_MS, mediaHeaders, sendFailure } from "./response.js";
 import { MEDIA_ROUTES } from "./routes/index.js";
@@ -158,6 +159,7 @@ export function createMediaHandler(
     // A route this handler does not serve is answered exactly as an unknown path.
     const route = matched && settings.serves(matched.route.name) ? matched : undefined;
     settings.writeStalls.watch(res);
+    observeResponse(req, res, parsed.api, route?.route.name);
     try {
       if (req.method === "OPTIONS") {
         res.writeHead(204, mediaHeaders({ extra: { "Access-Control-Max-Age": "86400" } }));

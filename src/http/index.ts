@@ -32,6 +32,7 @@ export {
   type ServerTimeouts,
 } from "./server-timeouts.js";
 export type { MediaAbortEvent, MediaHandlerStats } from "./stats.js";
+export { HTTP_RESPONSE_CHANNEL, type MediaResponseEvent } from "./observe.js";
 export type { MediaRouteName } from "./target.js";
 // The repository's types (and those they name), which the handler's signatures use.
 export type * from "../index.js";

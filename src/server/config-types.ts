@@ -1,6 +1,7 @@
 // The validated configuration of the media server, as `resolveConfig` returns it.
 import type { HttpConfig } from "./config-http.js";
 import type { BackgroundConfig } from "./config-background.js";
+import type { MetricsConfig } from "./config-metrics.js";
 import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
 import type { MediaServerRole } from "./roles.js";
@@ -114,6 +115,8 @@ export interface MediaServerConfig {
    * default, in this order.
    */
   roles: MediaServerRole[];
+  /** Prometheus metrics on a listener of their own (`metrics.listen`). */
+  metrics: MetricsConfig;
 }
 
 /** The environment variables the configuration reads. */
@@ -129,6 +132,7 @@ export interface ConfigEnv {
 
 export type { HttpConfig } from "./config-http.js";
 export type { BackgroundConfig } from "./config-background.js";
+export type { MetricsConfig } from "./config-metrics.js";
 export type {
   FederationConfig,
   ListenTlsConfig,

@@ -12,6 +12,7 @@ import { resolveHttp } from "./config-http.js";
 import { resolveShutdown } from "./shutdown.js";
 import { resolveBackground } from "./config-background.js";
 import { resolveVideoThumbnails } from "./config-video.js";
+import { resolveMetrics } from "./config-metrics.js";
 import { resolveRoles } from "./roles.js";
 import type {
   AuthConfig,
@@ -65,6 +66,7 @@ const TOP_LEVEL_KEYS = [
   "shutdown",
   "background",
   "roles",
+  "metrics",
 ] as const;
 
 /**
@@ -158,6 +160,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     shutdown: resolveShutdown(readObject(c.shutdown, "shutdown")),
     background: resolveBackground(c.background),
     roles: resolveRoles(c.roles),
+    metrics: resolveMetrics(c.metrics),
   };
 }
 

@@ -9,7 +9,8 @@ import { buildFromConfig } from "./config-values.js";
 import { handlerOptions } from "./handler.js";
 import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
-import { jsonLineLogger, type ServerLogger } from "./logger.js";
+import { startMetricsListener } from "./metrics.js";
+import { contextualLogger, jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
@@ -20,7 +21,10 @@ import { createLiveSettings, createReloader, type ReloadResult } from "./reload.
 
 /** Options of {@link startMediaServer}. */
 export interface StartMediaServerOptions {
-  /** @defaultValue JSON lines on stdout (info) and stderr (warnings, errors) */
+  /**
+   * Any logger with this interface; its lines are cleaned of tokens and tagged with the
+   * request ID. @defaultValue {@link jsonLineLogger} on stdout (info) and stderr (warnings, errors)
+   */
   logger?: ServerLogger;
   /**
    * How {@link MediaServer.reload} reads the config again, e.g.
@@ -36,6 +40,8 @@ export interface MediaServer {
   readonly repository: MediaRepository;
   /** The machine ID in use (leased in Redis when `cache.redis` is configured). */
   readonly machineId: number;
+  /** `http://host:port/metrics` when `metrics.listen` is set. */
+  readonly metricsUrl: string | undefined;
   /** The roles this process serves (`roles` of the config). */
   readonly roles: readonly MediaServerRole[];
   /** Development token printed at start when no auth was configured. */
@@ -71,9 +77,11 @@ export async function startMediaServer(
   config: MediaServerConfig,
   options: StartMediaServerOptions = {},
 ): Promise<MediaServer> {
-  const logger = options.logger ?? jsonLineLogger(process);
+  const logger = contextualLogger(options.logger ?? jsonLineLogger(process));
   const shutdown = new ShutdownStack(logger);
   try {
+    // Subscribed before anything publishes, so the first events are counted too.
+    const metricsUrl = await startMetricsListener(config.metrics, shutdown, logger);
     // Datastores first: they do no I/O, so a refused driver option stops the start early.
     const datastore = createServerDatastore(config.datastores, shutdown);
     await sweepTemporaryFiles(datastore, logger);
@@ -114,6 +122,7 @@ export async function startMediaServer(
     const { roles } = config;
     return {
       url: server.url,
+      metricsUrl,
       repository,
       machineId,
       roles,
