@@ -30,6 +30,16 @@ export type {
   UsageStats,
 } from "./types.js";
 export type { MxcUri } from "../mxc.js";
+export type {
+  CountedPage,
+  ExpiredLocalMediaQuery,
+  SortDirection,
+  UploaderMediaOrder,
+  UploaderMediaQuery,
+  UserMediaOrder,
+  UserMediaStatistics,
+  UserMediaStatisticsQuery,
+} from "./admin.js";
 export { DEFAULT_METADATA_LIMITS } from "./validate.js";
 export { METADATA_CHANNELS } from "./diagnostics.js";
 export { memoryMetadataStore } from "./memory.js";
