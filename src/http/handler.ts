@@ -154,7 +154,7 @@ export function createMediaHandler(
   const handleMedia: MediaHandler = async (req, res, target) => {
     const parsed = parseTarget(target?.url ?? req.url ?? "/", apis);
     if (!parsed) return false;
-    const matched = matchRoute(parsed, ROUTES);
+    const matched = matchRoute(parsed, ROUTES, req.method);
     // A route this handler does not serve is answered exactly as an unknown path.
     const route = matched && settings.serves(matched.route.name) ? matched : undefined;
     settings.writeStalls.watch(res);

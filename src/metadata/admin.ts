@@ -51,6 +51,15 @@ export interface ExpiredLocalMediaQuery {
   sizeGt?: number;
   /** Records per call. @defaultValue 100 */
   limit?: number;
+  /** Only records after this one in the query's order (the last of the previous call). */
+  after?: ExpiredCursor | undefined;
+}
+
+/** A position in {@link MetadataStore.listExpiredLocalMedia}'s order. */
+export interface ExpiredCursor {
+  lastAccessAt: number;
+  origin: string;
+  mediaId: string;
 }
 
 /** Which page of per-user statistics of local media. */
@@ -130,7 +139,9 @@ export function validateUploaderQuery(query: UploaderMediaQuery = {}): NormalUpl
 }
 
 /** @internal */
-export type NormalExpiredQuery = Required<ExpiredLocalMediaQuery>;
+export type NormalExpiredQuery = Required<Omit<ExpiredLocalMediaQuery, "after">> & {
+  after: ExpiredCursor | undefined;
+};
 
 /** @internal */
 export function validateExpiredQuery(query: ExpiredLocalMediaQuery): NormalExpiredQuery {
@@ -139,6 +150,14 @@ export function validateExpiredQuery(query: ExpiredLocalMediaQuery): NormalExpir
     before: validateTime(query.before, "before"),
     sizeGt: query.sizeGt === undefined ? 0 : validateTime(query.sizeGt, "sizeGt"),
     limit: validateLimit(query.limit),
+    after:
+      query.after === undefined
+        ? undefined
+        : {
+            lastAccessAt: validateTime(query.after.lastAccessAt, "after.lastAccessAt"),
+            origin: validateString(query.after.origin, "after.origin"),
+            mediaId: validateString(query.after.mediaId, "after.mediaId"),
+          },
   };
 }
 
@@ -278,11 +297,16 @@ export function expiredLocalStatement(
   query: NormalExpiredQuery,
 ): BoundStatement {
   const p = dialect.placeholders();
-  const text = `SELECT ${columns} FROM ${table}
+  const values: unknown[] = [query.before, query.sizeGt];
+  let text = `SELECT ${columns} FROM ${table}
 WHERE kind = 'local' AND ${dialect.isFalse("protected")} AND ${dialect.isFalse("quarantined")}
-  AND last_access_at < ${p()} AND size > ${p()}
-ORDER BY last_access_at, origin, media_id LIMIT ${p()}`;
-  return { text, values: [query.before, query.sizeGt, query.limit] };
+  AND last_access_at < ${p()} AND size > ${p()}`;
+  if (query.after) {
+    text += `\n  AND (last_access_at, origin, media_id) > (${p("bigint")}, ${p("text")}, ${p("text")})`;
+    values.push(query.after.lastAccessAt, query.after.origin, query.after.mediaId);
+  }
+  text += `\nORDER BY last_access_at, origin, media_id LIMIT ${p()}`;
+  return { text, values: [...values, query.limit] };
 }
 
 const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);

@@ -32,6 +32,7 @@ export type {
 export type { MxcUri } from "../mxc.js";
 export type {
   CountedPage,
+  ExpiredCursor,
   ExpiredLocalMediaQuery,
   SortDirection,
   UploaderMediaOrder,

@@ -88,7 +88,8 @@ function listMediaByUploader(
     .map(copy);
 }
 
-const byLastAccess = (a: MediaRecord, b: MediaRecord): number =>
+type AccessPosition = Pick<MediaRecord, "lastAccessAt" | "origin" | "mediaId">;
+const byLastAccess = (a: AccessPosition, b: AccessPosition): number =>
   a.lastAccessAt - b.lastAccessAt ||
   compareStrings(a.origin, b.origin) ||
   compareStrings(a.mediaId, b.mediaId);
@@ -254,7 +255,8 @@ function memoryBackend(state: MemoryState): MetadataBackend {
             !r.protected &&
             !r.quarantined &&
             r.lastAccessAt < query.before &&
-            r.size > query.sizeGt,
+            r.size > query.sizeGt &&
+            (query.after === undefined || byLastAccess(r, query.after) > 0),
         )
         .sort(byLastAccess)
         .slice(0, query.limit)

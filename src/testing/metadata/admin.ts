@@ -120,7 +120,13 @@ export const adminCases = {
       expired.map((r) => r.mediaId),
       "oldest access first",
     );
-    assert.equal((await store.listExpiredLocalMedia({ before: at, limit: 1 })).length, 1);
+    const [first] = await store.listExpiredLocalMedia({ before: at, sizeGt: 100, limit: 1 });
+    assert.ok(first);
+    const rest = await store.listExpiredLocalMedia({ before: at, sizeGt: 100, after: first });
+    assert.ok(!rest.some((r) => r.mediaId === first.mediaId), "after skips the cursor's record");
+    if (first.mediaId === expired[0]!.mediaId) {
+      assert.ok(rest.some((r) => r.mediaId === expired[1]!.mediaId));
+    }
     await rejectsWith(store.listExpiredLocalMedia({ before: -1 }), "M_INVALID_PARAM");
   },
   "getUserMediaStatistics sums local media per user with filters and orders": async ({
