@@ -3,7 +3,7 @@
 // packer's own chunks: a slow client holds back the datastore read (backpressure), and a
 // client that goes away destroys the datastore stream in flight.
 import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
+import type tar from "tar-stream";
 import type { MediaRecord } from "../metadata/types.js";
 import type { MediaRepository } from "../repository/types.js";
 
@@ -84,7 +84,8 @@ export async function packUserMedia(
   return files;
 }
 
-/** @internal */
-export function createPack(): tar.Pack {
-  return tar.pack();
+/** A tar packer; `tar-stream` is loaded by the first export, not with the handler. @internal */
+export async function createPack(): Promise<tar.Pack> {
+  const { default: tarStream } = await import("tar-stream");
+  return tarStream.pack();
 }

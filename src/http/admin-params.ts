@@ -44,9 +44,7 @@ function checkId(value: string, sigil: string): boolean {
   if (value.length > MAX_ID_LENGTH || !value.startsWith(sigil)) return false;
   const colon = value.indexOf(":");
   return (
-    colon > 1 &&
-    LOCALPART.test(value.slice(1, colon)) &&
-    isValidServerName(value.slice(colon + 1))
+    colon > 1 && LOCALPART.test(value.slice(1, colon)) && isValidServerName(value.slice(colon + 1))
   );
 }
 
@@ -54,7 +52,9 @@ function checkId(value: string, sigil: string): boolean {
 export function userIdOf(params: RouteParams): string {
   const userId = params.userId ?? "";
   if (!checkId(userId, "@")) {
-    throw invalid(`Invalid user_id ${JSON.stringify(userId.slice(0, 300))}: expected @localpart:server`);
+    throw invalid(
+      `Invalid user_id ${JSON.stringify(userId.slice(0, 300))}: expected @localpart:server`,
+    );
   }
   return userId;
 }
@@ -63,7 +63,9 @@ export function userIdOf(params: RouteParams): string {
 export function roomIdOf(params: RouteParams): string {
   const roomId = params.roomId ?? "";
   if (!checkId(roomId, "!")) {
-    throw invalid(`Invalid room_id ${JSON.stringify(roomId.slice(0, 300))}: expected !opaque:server`);
+    throw invalid(
+      `Invalid room_id ${JSON.stringify(roomId.slice(0, 300))}: expected !opaque:server`,
+    );
   }
   return roomId;
 }

@@ -160,7 +160,14 @@ export interface CompiledRoute<R extends RoutePath> {
   required: number;
 }
 
-const CAPTURES = new Set<string>(["serverName", "mediaId", "fileName", "userId", "roomId", "sha256"]);
+const CAPTURES = new Set<string>([
+  "serverName",
+  "mediaId",
+  "fileName",
+  "userId",
+  "roomId",
+  "sha256",
+]);
 
 /**
  * Routes grouped by API, with their paths split into segments once, at construction.

@@ -170,7 +170,9 @@ export interface NormalStatisticsQuery extends Required<
 }
 
 /** @internal */
-export function validateStatisticsQuery(query: UserMediaStatisticsQuery = {}): NormalStatisticsQuery {
+export function validateStatisticsQuery(
+  query: UserMediaStatisticsQuery = {},
+): NormalStatisticsQuery {
   return {
     offset: query.offset === undefined ? 0 : validateTime(query.offset, "offset"),
     limit: validateLimit(query.limit),
@@ -178,7 +180,9 @@ export function validateStatisticsQuery(query: UserMediaStatisticsQuery = {}): N
     direction: oneOf(query.direction ?? "asc", ["asc", "desc"], "direction"),
     fromTs: query.fromTs === undefined ? 0 : validateTime(query.fromTs, "fromTs"),
     untilTs:
-      query.untilTs === undefined ? Number.MAX_SAFE_INTEGER : validateTime(query.untilTs, "untilTs"),
+      query.untilTs === undefined
+        ? Number.MAX_SAFE_INTEGER
+        : validateTime(query.untilTs, "untilTs"),
     search: query.search === undefined ? undefined : validateString(query.search, "search"),
   };
 }
@@ -243,8 +247,7 @@ export function userStatistics(
   const field = query.orderBy;
   const sorted = [...users.values()].sort(
     (a, b) =>
-      sign *
-        (field === "userId" ? compareStrings(a.userId, b.userId) : a[field] - b[field]) ||
+      sign * (field === "userId" ? compareStrings(a.userId, b.userId) : a[field] - b[field]) ||
       compareStrings(a.userId, b.userId),
   );
   return { items: sorted.slice(query.offset, query.offset + query.limit), total: sorted.length };
@@ -269,7 +272,8 @@ export function uploaderPageStatement(
   const p = dialect.placeholders();
   const column = UPLOADER_ORDERS[query.orderBy];
   const dir = query.direction === "asc" ? "ASC" : "DESC";
-  const nulls = query.orderBy === "filename" ? (dir === "ASC" ? " NULLS FIRST" : " NULLS LAST") : "";
+  const nulls =
+    query.orderBy === "filename" ? (dir === "ASC" ? " NULLS FIRST" : " NULLS LAST") : "";
   const textual = ["media_id", "filename", "content_type"].includes(column);
   const sortKey = textual ? dialect.binary(column) : column;
   const text = `SELECT ${columns}, count(*) OVER () AS total_count FROM ${table}

@@ -97,9 +97,7 @@ export interface MetadataBackend {
     query: NormalUploaderQuery,
   ): Awaitable<CountedPage<MediaRecord>>;
   listExpiredLocalMedia(query: NormalExpiredQuery): Awaitable<MediaRecord[]>;
-  getUserMediaStatistics(
-    query: NormalStatisticsQuery,
-  ): Awaitable<CountedPage<UserMediaStatistics>>;
+  getUserMediaStatistics(query: NormalStatisticsQuery): Awaitable<CountedPage<UserMediaStatistics>>;
   migrate(): Promise<MigrationResult>;
   close(): Awaitable<void>;
 }

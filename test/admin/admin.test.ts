@@ -6,7 +6,7 @@ import { memoryMetadataStore, postgresMetadataStore } from "../../src/metadata/i
 import type { MetadataStore } from "../../src/metadata/types.js";
 import { createTestDatabase, type TestDatabase } from "../harness/postgres.js";
 import { request } from "../http/fixture.js";
-import { ADMIN, ALICE, createAdminFixture, keysOf, seed, SERVER, type AdminFixture } from "./fixture.js";
+import { ADMIN, createAdminFixture, keysOf, seed, SERVER, type AdminFixture } from "./fixture.js";
 
 const V1 = "/_synapse/admin/v1";
 const alice = "@alice:test.local";
@@ -39,9 +39,12 @@ async function withFixture(
   }
 }
 
-const get = (f: AdminFixture, path: string, token = ADMIN) => request(f.baseUrl, "GET", path, { token });
-const post = (f: AdminFixture, path: string, token = ADMIN) => request(f.baseUrl, "POST", path, { token, body: "{}" });
-const del = (f: AdminFixture, path: string, token = ADMIN) => request(f.baseUrl, "DELETE", path, { token });
+const get = (f: AdminFixture, path: string, token = ADMIN) =>
+  request(f.baseUrl, "GET", path, { token });
+const post = (f: AdminFixture, path: string, token = ADMIN) =>
+  request(f.baseUrl, "POST", path, { token, body: "{}" });
+const del = (f: AdminFixture, path: string, token = ADMIN) =>
+  request(f.baseUrl, "DELETE", path, { token });
 
 for (const [name, store] of Object.entries(STORES)) {
   describe(`admin API on ${name} metadata`, () => {
@@ -60,17 +63,36 @@ for (const [name, store] of Object.entries(STORES)) {
         assert.equal(m.quarantined_by, null);
         assert.match(m.sha256, /^[0-9a-f]{64}$/);
         assert.equal((await post(f, `${V1}/media/protect/${id}`)).status, 200);
-        assert.equal((await get(f, `${V1}/media/${SERVER}/${id}`)).json().media_info.safe_from_quarantine, true);
+        assert.equal(
+          (await get(f, `${V1}/media/${SERVER}/${id}`)).json().media_info.safe_from_quarantine,
+          true,
+        );
         assert.equal((await post(f, `${V1}/media/unprotect/${id}`)).status, 200);
-        assert.equal((await get(f, `${V1}/media/${SERVER}/${id}`)).json().media_info.safe_from_quarantine, false);
-        assert.equal((await get(f, `${V1}/media/${SERVER}/nosuchmedia`)).json().errcode, "M_NOT_FOUND");
+        assert.equal(
+          (await get(f, `${V1}/media/${SERVER}/${id}`)).json().media_info.safe_from_quarantine,
+          false,
+        );
+        assert.equal(
+          (await get(f, `${V1}/media/${SERVER}/nosuchmedia`)).json().errcode,
+          "M_NOT_FOUND",
+        );
         assert.equal((await post(f, `${V1}/media/protect/nosuchmedia`)).status, 404);
         assert.deepEqual(
           f.audit.map((a) => a.action),
-          ["admin_media_info", "admin_protect", "admin_media_info", "admin_unprotect", "admin_media_info"],
+          [
+            "admin_media_info",
+            "admin_protect",
+            "admin_media_info",
+            "admin_unprotect",
+            "admin_media_info",
+          ],
         );
         assert.equal(f.audit[1]!.admin, "@admin:test.local");
-        assert.ok(f.logged.some((l) => l.message === "admin action" && l.details?.action === "admin_protect"));
+        assert.ok(
+          f.logged.some(
+            (l) => l.message === "admin action" && l.details?.action === "admin_protect",
+          ),
+        );
       });
     });
 
@@ -87,10 +109,17 @@ for (const [name, store] of Object.entries(STORES)) {
           assert.equal(f.audit.at(-1)!.count, 2);
           const [bobId] = await seed(f.repo, bob, 1, () => "bob's bytes");
           const sha = (await f.metadata.getMedia(SERVER, bobId!))!.sha256;
-          assert.deepEqual((await post(f, `${V1}/media/sha256/${sha}/quarantine`)).json(), { num_quarantined: 1 });
-          assert.deepEqual((await post(f, `${V1}/media/sha256/${sha}/unquarantine`)).json(), { num_unquarantined: 1 });
+          assert.deepEqual((await post(f, `${V1}/media/sha256/${sha}/quarantine`)).json(), {
+            num_quarantined: 1,
+          });
+          assert.deepEqual((await post(f, `${V1}/media/sha256/${sha}/unquarantine`)).json(), {
+            num_unquarantined: 1,
+          });
           roomMxcs = [{ origin: SERVER, mediaId: bobId! }];
-          const room = await post(f, `${V1}/room/${encodeURIComponent("!room:test.local")}/media/quarantine`);
+          const room = await post(
+            f,
+            `${V1}/room/${encodeURIComponent("!room:test.local")}/media/quarantine`,
+          );
           assert.deepEqual(room.json(), { num_quarantined: 1 });
           assert.deepEqual(rooms, ["!room:test.local"]);
           assert.equal((await f.metadata.getMedia(SERVER, bobId!))!.quarantined, true);
@@ -118,8 +147,14 @@ for (const [name, store] of Object.entries(STORES)) {
         assert.equal(first.next_token, 2);
         assert.equal(first.media.length, 2);
         assert.deepEqual(Object.keys(first.media[0]).sort(), [
-          "created_ts", "last_access_ts", "media_id", "media_length", "media_type",
-          "quarantined_by", "safe_from_quarantine", "upload_name",
+          "created_ts",
+          "last_access_ts",
+          "media_id",
+          "media_length",
+          "media_type",
+          "quarantined_by",
+          "safe_from_quarantine",
+          "upload_name",
         ]);
         const all: string[] = [];
         let from: number | undefined = 0;
@@ -131,7 +166,10 @@ for (const [name, store] of Object.entries(STORES)) {
         assert.deepEqual([...all].sort(), [...ids].sort());
         const bySize = (await get(f, `${path}?order_by=media_length&dir=b`)).json();
         const sizes = bySize.media.map((m: { media_length: number }) => m.media_length);
-        assert.deepEqual(sizes, [...sizes].sort((a: number, b: number) => b - a));
+        assert.deepEqual(
+          sizes,
+          [...sizes].sort((a: number, b: number) => b - a),
+        );
         const byName = (await get(f, `${path}?order_by=upload_name`)).json();
         assert.deepEqual(
           byName.media.map((m: { upload_name: string }) => m.upload_name),
@@ -182,8 +220,12 @@ for (const [name, store] of Object.entries(STORES)) {
           assert.equal(res.status, 200);
           assert.deepEqual([...res.json().deleted_media].sort(), [old[1], old[2]].sort());
           assert.equal(res.json().total, 2);
-          for (const id of [old[0], small[0], recent[0]]) assert.ok(await f.metadata.getMedia(SERVER, id!));
-          const deprecated = await post(f, `${V1}/media/${SERVER}/delete?before_ts=${cutoff}&keep_profiles=false`);
+          for (const id of [old[0], small[0], recent[0]])
+            assert.ok(await f.metadata.getMedia(SERVER, id!));
+          const deprecated = await post(
+            f,
+            `${V1}/media/${SERVER}/delete?before_ts=${cutoff}&keep_profiles=false`,
+          );
           assert.deepEqual([...deprecated.json().deleted_media].sort(), [old[0], small[0]].sort());
           const foreign = await post(f, `${V1}/media/elsewhere.example/delete?before_ts=${cutoff}`);
           assert.equal(foreign.status, 400);
@@ -192,7 +234,8 @@ for (const [name, store] of Object.entries(STORES)) {
           now: () => clock,
           handler: {
             admin: {
-              profileMedia: async (candidates) => candidates.filter((m) => avatars.includes(m.mediaId)),
+              profileMedia: async (candidates) =>
+                candidates.filter((m) => avatars.includes(m.mediaId)),
             },
           },
         },
@@ -220,16 +263,33 @@ for (const [name, store] of Object.entries(STORES)) {
           const all = (await get(f, path)).json();
           assert.equal(all.total, 2);
           assert.equal(all.next_token, undefined);
-          assert.deepEqual(all.users.map((u: { user_id: string }) => u.user_id), [alice, bob]);
-          assert.deepEqual(Object.keys(all.users[0]).sort(), ["displayname", "media_count", "media_length", "user_id"]);
+          assert.deepEqual(
+            all.users.map((u: { user_id: string }) => u.user_id),
+            [alice, bob],
+          );
+          assert.deepEqual(Object.keys(all.users[0]).sort(), [
+            "displayname",
+            "media_count",
+            "media_length",
+            "user_id",
+          ]);
           assert.equal(all.users[0].media_count, 3);
           const page = (await get(f, `${path}?limit=1&order_by=media_length&dir=b`)).json();
-          assert.deepEqual(page.users.map((u: { user_id: string }) => u.user_id), [bob]);
+          assert.deepEqual(
+            page.users.map((u: { user_id: string }) => u.user_id),
+            [bob],
+          );
           assert.equal(page.next_token, 1);
           const since = (await get(f, `${path}?from_ts=${clock}`)).json();
-          assert.deepEqual(since.users.map((u: { user_id: string }) => u.user_id), [bob]);
+          assert.deepEqual(
+            since.users.map((u: { user_id: string }) => u.user_id),
+            [bob],
+          );
           const search = (await get(f, `${path}?search_term=ALI`)).json();
-          assert.deepEqual(search.users.map((u: { user_id: string }) => u.user_id), [alice]);
+          assert.deepEqual(
+            search.users.map((u: { user_id: string }) => u.user_id),
+            [alice],
+          );
         },
         { now: () => clock },
       );

@@ -64,7 +64,10 @@ describe("resumable bulk deletes", () => {
       const again = await request(f.baseUrl, "DELETE", path, { token: ADMIN });
       assert.equal(again.status, 200);
       assert.equal(again.json().total, 14);
-      assert.deepEqual(await checkConsistent(f.repo, real, f.datastore), { records: 0, orphans: 0 });
+      assert.deepEqual(await checkConsistent(f.repo, real, f.datastore), {
+        records: 0,
+        orphans: 0,
+      });
     } finally {
       await f.close();
     }
@@ -103,7 +106,9 @@ describe("resumable bulk deletes", () => {
         );
         await eventually("the child to delete 30 blobs", 60_000, async () => {
           if (child.exitCode !== null) assert.fail(`child exited early: ${err}`);
-          return out.split("\n").filter((l) => l.startsWith("deleted ")).length >= 30 ? true : undefined;
+          return out.split("\n").filter((l) => l.startsWith("deleted ")).length >= 30
+            ? true
+            : undefined;
         });
         child.kill("SIGKILL");
         assert.equal(await exited, "SIGKILL");

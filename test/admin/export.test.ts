@@ -36,7 +36,11 @@ function watched(datastore: Datastore, state: { read: number; streams: Readable[
 
 function getExport(baseUrl: string): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${baseUrl}${PATH}`, { headers: { Authorization: `Bearer ${ADMIN}` } }, resolve);
+    const req = http.get(
+      `${baseUrl}${PATH}`,
+      { headers: { Authorization: `Bearer ${ADMIN}` } },
+      resolve,
+    );
     req.on("error", reject);
   });
 }
@@ -60,10 +64,17 @@ describe("export of a user's media", () => {
       const bodies = [randomBytes(3 * 1024 * 1024), Buffer.from("hello"), randomBytes(70_000)];
       const ids: string[] = [];
       for (const [i, body] of bodies.entries()) {
-        const { mxc } = await f.repo.upload(body, { contentType: "application/octet-stream", filename: `b${i}`, uploader: alice });
+        const { mxc } = await f.repo.upload(body, {
+          contentType: "application/octet-stream",
+          filename: `b${i}`,
+          uploader: alice,
+        });
         ids.push(mxc.split("/").pop()!);
       }
-      const { mxc: other } = await f.repo.upload(Buffer.from("bob's"), { contentType: "text/plain", uploader: "@bob:test.local" });
+      const { mxc: other } = await f.repo.upload(Buffer.from("bob's"), {
+        contentType: "text/plain",
+        uploader: "@bob:test.local",
+      });
       await f.repo.quarantine({ mxc: { origin: SERVER, mediaId: ids[1]! } });
       const res = await getExport(f.baseUrl);
       assert.equal(res.statusCode, 200);
@@ -86,7 +97,12 @@ describe("export of a user's media", () => {
         createHash("sha256").update(bodies[0]!).digest("hex"),
       );
       assert.ok(!manifest.media.some((m: { media_id: string }) => other.endsWith(m.media_id)));
-      assert.deepEqual(f.audit.at(-1), { action: "admin_export_user_media", admin: "@admin:test.local", target: alice, count: 2 });
+      assert.deepEqual(f.audit.at(-1), {
+        action: "admin_export_user_media",
+        admin: "@admin:test.local",
+        target: alice,
+        count: 2,
+      });
     } finally {
       await f.close();
     }
@@ -94,11 +110,16 @@ describe("export of a user's media", () => {
 
   it("a paused client holds back datastore reads; going away closes the datastore streams", async () => {
     const state = { read: 0, streams: [] as Readable[] };
-    const f = await createAdminFixture(memoryMetadataStore(), { datastore: (d) => watched(d, state) });
+    const f = await createAdminFixture(memoryMetadataStore(), {
+      datastore: (d) => watched(d, state),
+    });
     try {
       const size = 8 * 1024 * 1024;
       for (let i = 0; i < 4; i++) {
-        await f.repo.upload(randomBytes(size), { contentType: "application/octet-stream", uploader: alice });
+        await f.repo.upload(randomBytes(size), {
+          contentType: "application/octet-stream",
+          uploader: alice,
+        });
       }
       const res = await getExport(f.baseUrl);
       res.pause();
@@ -111,7 +132,10 @@ describe("export of a user's media", () => {
         if (stalled) await new Promise((r) => setTimeout(r, 200));
         return stalled && state.read === now ? true : undefined;
       });
-      assert.ok(state.read < 3 * size, `read ${state.read} bytes of ${4 * size} with the client paused`);
+      assert.ok(
+        state.read < 3 * size,
+        `read ${state.read} bytes of ${4 * size} with the client paused`,
+      );
       res.destroy();
       await eventually("every datastore stream to be closed", 20_000, async () =>
         state.streams.every((s) => s.destroyed || s.readableEnded) ? true : undefined,

@@ -6,7 +6,12 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fsDatastore } from "../../src/datastore/index.js";
 import type { Datastore } from "../../src/datastore/types.js";
-import { ADMIN_CHANNEL, createMediaHandler, type AdminActionMessage, type MediaHandlerOptions } from "../../src/http/index.js";
+import {
+  ADMIN_CHANNEL,
+  createMediaHandler,
+  type AdminActionMessage,
+  type MediaHandlerOptions,
+} from "../../src/http/index.js";
 import { createMediaIdGenerator } from "../../src/ids/index.js";
 import type { MetadataStore } from "../../src/metadata/types.js";
 import { createMediaRepository, type MediaRepository } from "../../src/repository/index.js";
@@ -34,7 +39,11 @@ export interface AdminFixture {
 
 export async function createAdminFixture(
   metadata: MetadataStore,
-  options: { handler?: Partial<MediaHandlerOptions>; datastore?: (d: Datastore) => Datastore; now?: () => number } = {},
+  options: {
+    handler?: Partial<MediaHandlerOptions>;
+    datastore?: (d: Datastore) => Datastore;
+    now?: () => number;
+  } = {},
 ): Promise<AdminFixture> {
   const dir = await tempDir("mmk-admin-");
   const base = fsDatastore({ root: path.join(dir.path, "media"), fsync: false });

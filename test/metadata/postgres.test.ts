@@ -125,7 +125,10 @@ describe("postgresMetadataStore migrations", () => {
     );
     await db.pool.query(`INSERT INTO "gap".mmk_migrations (version, name) VALUES (99, 'later')`);
     const store = postgresMetadataStore({ pool: db.pool, schema: "gap" });
-    await assert.rejects(store.migrate(), /version 99, newer .* lacks its migrations 1, 2; refusing/);
+    await assert.rejects(
+      store.migrate(),
+      /version 99, newer .* lacks its migrations 1, 2; refusing/,
+    );
     // The lock was released: another migrate can still take it.
     await assert.rejects(store.migrate(), /version 99/);
   });

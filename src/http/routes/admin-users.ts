@@ -81,7 +81,7 @@ async function userMediaStatistics(request: MediaRequest): Promise<void> {
 async function exportUserMedia(request: MediaRequest): Promise<void> {
   const uploader = userIdOf(request.params);
   const { res } = request;
-  const pack = createPack();
+  const pack = await createPack();
   res.writeHead(
     200,
     mediaHeaders({

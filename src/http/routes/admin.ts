@@ -57,7 +57,11 @@ function setQuarantineBySha256(value: boolean) {
       sha256,
       affected,
     );
-    sendJson(request.res, 200, value ? { num_quarantined: affected } : { num_unquarantined: affected });
+    sendJson(
+      request.res,
+      200,
+      value ? { num_quarantined: affected } : { num_unquarantined: affected },
+    );
   };
 }
 
@@ -142,7 +146,12 @@ async function deleteLocal(request: MediaRequest): Promise<void> {
     keep: keepProfiles ? admin.profileMedia : undefined,
     signal: request.signal,
   });
-  auditAdmin(request, "admin_delete_local", `before_ts=${before}&size_gt=${sizeGt}`, deleted.length);
+  auditAdmin(
+    request,
+    "admin_delete_local",
+    `before_ts=${before}&size_gt=${sizeGt}`,
+    deleted.length,
+  );
   sendJson(request.res, 200, {
     deleted_media: deleted.map((m) => m.mediaId),
     total: deleted.length,

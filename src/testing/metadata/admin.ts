@@ -76,7 +76,11 @@ export const adminCases = {
           assert.equal(page.total, records.length);
           seen.push(...page.items.map((r) => r.mediaId));
         }
-        assert.deepEqual(seen, expectedOrder(records, orderBy, direction), `${orderBy} ${direction}`);
+        assert.deepEqual(
+          seen,
+          expectedOrder(records, orderBy, direction),
+          `${orderBy} ${direction}`,
+        );
       }
     }
     const newest = await store.pageMediaByUploader(user);
@@ -90,8 +94,14 @@ export const adminCases = {
     const user = `@few-${newId()}:example.org`;
     await store.insertMedia(media({ uploader: user }));
     await store.insertMedia(media({ uploader: user }));
-    assert.deepEqual(await store.pageMediaByUploader(user, { offset: 10 }), { items: [], total: 2 });
-    assert.deepEqual(await store.pageMediaByUploader(`@none-${newId()}:x`), { items: [], total: 0 });
+    assert.deepEqual(await store.pageMediaByUploader(user, { offset: 10 }), {
+      items: [],
+      total: 2,
+    });
+    assert.deepEqual(await store.pageMediaByUploader(`@none-${newId()}:x`), {
+      items: [],
+      total: 0,
+    });
     await rejectsWith(store.pageMediaByUploader(user, { limit: 0 }), "M_INVALID_PARAM");
     await rejectsWith(store.pageMediaByUploader(user, { offset: -1 }), "M_INVALID_PARAM");
     await rejectsWith(
@@ -129,9 +139,7 @@ export const adminCases = {
     }
     await rejectsWith(store.listExpiredLocalMedia({ before: -1 }), "M_INVALID_PARAM");
   },
-  "getUserMediaStatistics sums local media per user with filters and orders": async ({
-    store,
-  }) => {
+  "getUserMediaStatistics sums local media per user with filters and orders": async ({ store }) => {
     const tag = newId().toLowerCase();
     const [a, b, c] = ["ann", "bob", "cyd"].map((n) => `@${n}_${tag}:example.org`) as [
       string,
