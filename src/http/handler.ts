@@ -111,9 +111,9 @@ async function admit(
 /**
  * Creates the Matrix media API handler over a repository: the authenticated
  * `/_matrix/client/v1/media/*` routes, the legacy `/_matrix/media/{r0,v1,v3}/*` routes
- * (upload, create, PUT upload, download, thumbnail, preview_url, config) and the
- * Synapse-compatible admin routes (`quarantine`, `unquarantine`, `DELETE media`,
- * `purge_media_cache`), which only users marked `isAdmin` may call.
+ * (upload, create, PUT upload, download, thumbnail, preview_url, config) and the media part of
+ * Synapse's admin API (media info, deletes, quarantine, protection, a user's media and its
+ * export, statistics: see docs/admin.md), which only users marked `isAdmin` may call.
  *
  * Authentication runs before anything else; media IDs and server names are validated
  * before any storage call; every response carries the spec's sandbox CSP, `nosniff`,
