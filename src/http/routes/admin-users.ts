@@ -1,12 +1,22 @@
 // Synapse-compatible admin routes on a user's media (list, delete, statistics) and the kit's
 // export of a user's media as a tar stream.
 import { pipeline } from "node:stream/promises";
+import { MediaError } from "../../errors.js";
 import { auditAdmin } from "../admin-audit.js";
 import { createPack, packUserMedia } from "../admin-export.js";
 import { statisticsQueryOf, uploaderQueryOf, userIdOf } from "../admin-params.js";
 import type { MediaRoute, MediaRequest } from "../context.js";
 import { mediaHeaders, sendJson } from "../response.js";
 import { GET } from "../target.js";
+
+/** The user of the path, who must be one of ours (as Synapse: "Can only look up local users"). */
+function localUserOf(request: MediaRequest): string {
+  const userId = userIdOf(request.params);
+  if (!request.settings.repo.isLocal(userId.slice(userId.indexOf(":") + 1))) {
+    throw new MediaError("M_INVALID_PARAM", `Can only look up local users (user_id ${userId})`);
+  }
+  return userId;
+}
 
 /** Synapse's `users/{userId}/media` list items carry no origin or uploader. */
 function userMediaItem(record: {
@@ -32,7 +42,7 @@ function userMediaItem(record: {
 }
 
 async function listUserMedia(request: MediaRequest): Promise<void> {
-  const uploader = userIdOf(request.params);
+  const uploader = localUserOf(request);
   const query = uploaderQueryOf(request.query);
   const page = await request.settings.repo.admin.listByUploader(uploader, query);
   auditAdmin(request, "admin_user_media", uploader, page.items.length);
@@ -47,7 +57,7 @@ async function listUserMedia(request: MediaRequest): Promise<void> {
 }
 
 async function deleteUserMedia(request: MediaRequest): Promise<void> {
-  const uploader = userIdOf(request.params);
+  const uploader = localUserOf(request);
   const { repo } = request.settings;
   // As Synapse: one page in the asked order, deleted; the caller repeats until total is 0.
   const page = await repo.admin.listByUploader(uploader, uploaderQueryOf(request.query));
@@ -79,7 +89,7 @@ async function userMediaStatistics(request: MediaRequest): Promise<void> {
 }
 
 async function exportUserMedia(request: MediaRequest): Promise<void> {
-  const uploader = userIdOf(request.params);
+  const uploader = localUserOf(request);
   const { res } = request;
   const pack = await createPack();
   res.writeHead(
