@@ -180,7 +180,7 @@ export function createMediaHandler(
       );
       await route.route.handle(request);
     } catch (error) {
-      const context = { route: route?.route.name, allow: route?.route.methods };
+      const context = { route: route?.route.name, allow: route?.allow };
       sendFailure(req, res, error, context, settings);
     }
     return true;

@@ -207,13 +207,18 @@ export function matchRoute<R extends RoutePath>(
   parsed: ParsedTarget,
   table: RouteTable<R>,
   method?: string,
-): { route: R; params: RouteParams } | undefined {
+): { route: R; params: RouteParams; allow: readonly string[] } | undefined {
   let fallback: { route: R; params: RouteParams } | undefined;
+  const allow = new Set<string>();
   for (const found of pathMatches(parsed, table)) {
-    if (method === undefined || found.route.methods.includes(method)) return found;
+    if (method === undefined || found.route.methods.includes(method)) {
+      return { ...found, allow: found.route.methods };
+    }
     fallback ??= found;
+    for (const m of found.route.methods) allow.add(m);
   }
-  return fallback;
+  // The path is known but not with this method: `Allow` lists what every route on it takes.
+  return fallback && { ...fallback, allow: [...allow] };
 }
 
 function* pathMatches<R extends RoutePath>(

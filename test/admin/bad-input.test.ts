@@ -132,6 +132,12 @@ describe("admin routes refuse malformed parameters with the parameter named", ()
     });
   }
 
+  it("a method no route of a path takes is 405 with every method of that path in Allow", async () => {
+    const res = await request(f.baseUrl, "PUT", `${V1}/media/${SERVER}/abc`, { token: ADMIN });
+    assert.equal(res.status, 405);
+    assert.deepEqual(String(res.headers.allow).split(", ").sort(), ["DELETE", "GET", "HEAD"]);
+  });
+
   it("other Synapse admin paths are not the handler's: they fall through", async () => {
     for (const path of ["users/@alice:test.local/devices", "rooms", "users/@alice:test.local"]) {
       const res = await request(f.baseUrl, "GET", `${V1}/${path}`, { token: ADMIN });
