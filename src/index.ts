@@ -14,17 +14,6 @@ export * from "./repository/index.js";
 export type * from "./datastore/types.js";
 export type { ByteRange, RoutedPutResult } from "./datastore/index.js";
 export type * from "./metadata/types.js";
-export type {
-  CountedPage,
-  ExpiredCursor,
-  ExpiredLocalMediaQuery,
-  SortDirection,
-  UploaderMediaOrder,
-  UploaderMediaQuery,
-  UserMediaOrder,
-  UserMediaStatistics,
-  UserMediaStatisticsQuery,
-} from "./metadata/admin.js";
 export type * from "./cache/types.js";
 export type { ThumbnailContentType } from "./thumbnail/index.js";
 export type * from "./coordination/types.js";

@@ -17,6 +17,9 @@
  * @module
  */
 export type {
+  CountedPage,
+  ExpiredCursor,
+  ExpiredLocalMediaQuery,
   MediaRecord,
   MediaRecordKind,
   MetadataStore,
@@ -26,21 +29,16 @@ export type {
   PreviewCacheEntry,
   QuarantineResult,
   QuarantineTarget,
-  ThumbnailRecord,
-  UsageStats,
-} from "./types.js";
-export type { MxcUri } from "../mxc.js";
-export type {
-  CountedPage,
-  ExpiredCursor,
-  ExpiredLocalMediaQuery,
   SortDirection,
+  ThumbnailRecord,
   UploaderMediaOrder,
   UploaderMediaQuery,
+  UsageStats,
   UserMediaOrder,
   UserMediaStatistics,
   UserMediaStatisticsQuery,
-} from "./admin.js";
+} from "./types.js";
+export type { MxcUri } from "../mxc.js";
 export { DEFAULT_METADATA_LIMITS } from "./validate.js";
 export { METADATA_CHANNELS } from "./diagnostics.js";
 export { memoryMetadataStore } from "./memory.js";

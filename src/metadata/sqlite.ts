@@ -14,17 +14,6 @@ import { sqliteBackend, sqliteState } from "./sqlite/methods.js";
 import type { MetadataStore, MigrationResult } from "./types.js";
 
 export type * from "./types.js";
-export type {
-  CountedPage,
-  ExpiredCursor,
-  ExpiredLocalMediaQuery,
-  SortDirection,
-  UploaderMediaOrder,
-  UploaderMediaQuery,
-  UserMediaOrder,
-  UserMediaStatistics,
-  UserMediaStatisticsQuery,
-} from "./admin.js";
 export type { MxcUri } from "../mxc.js";
 
 /** Options of {@link sqliteMetadataStore}: exactly one of `path` or `directory`. */

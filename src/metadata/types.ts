@@ -7,6 +7,19 @@ import type {
   UserMediaStatisticsQuery,
 } from "./admin.js";
 
+// The admin queries' types, so every entry that re-exports this file's types has them too.
+export type {
+  CountedPage,
+  ExpiredCursor,
+  ExpiredLocalMediaQuery,
+  SortDirection,
+  UploaderMediaOrder,
+  UploaderMediaQuery,
+  UserMediaOrder,
+  UserMediaStatistics,
+  UserMediaStatisticsQuery,
+} from "./admin.js";
+
 /** Kinds of media that have a {@link MediaRecord}. Thumbnails have {@link ThumbnailRecord}s. */
 export type MediaRecordKind = "local" | "remote" | "preview";
 

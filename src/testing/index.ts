@@ -12,16 +12,5 @@ export type * from "../datastore/types.js";
 export type { ByteRange } from "../datastore/index.js";
 export type * from "../cache/types.js";
 export type * from "../metadata/types.js";
-export type {
-  CountedPage,
-  ExpiredCursor,
-  ExpiredLocalMediaQuery,
-  SortDirection,
-  UploaderMediaOrder,
-  UploaderMediaQuery,
-  UserMediaOrder,
-  UserMediaStatistics,
-  UserMediaStatisticsQuery,
-} from "../metadata/admin.js";
 export type * from "../coordination/types.js";
 export type { MxcUri, MediaKind } from "../mxc.js";
