@@ -9,6 +9,7 @@ import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
 export type {
+  MediaAdminHooks,
   MediaAuthOptions,
   MediaHandlerOptions,
   MediaUser,

@@ -112,9 +112,9 @@ async function admit(
 /**
  * Creates the Matrix media API handler over a repository: the authenticated
  * `/_matrix/client/v1/media/*` routes, the legacy `/_matrix/media/{r0,v1,v3}/*` routes
- * (upload, create, PUT upload, download, thumbnail, preview_url, config) and the
- * Synapse-compatible admin routes (`quarantine`, `unquarantine`, `DELETE media`,
- * `purge_media_cache`), which only users marked `isAdmin` may call.
+ * (upload, create, PUT upload, download, thumbnail, preview_url, config) and the media part of
+ * Synapse's admin API (media info, deletes, quarantine, protection, a user's media and its
+ * export, statistics: see docs/admin.md), which only users marked `isAdmin` may call.
  *
  * Authentication runs before anything else; media IDs and server names are validated
  * before any storage call; every response carries the spec's sandbox CSP, `nosniff`,
@@ -155,7 +155,7 @@ export function createMediaHandler(
   const handleMedia: MediaHandler = async (req, res, target) => {
     const parsed = parseTarget(target?.url ?? req.url ?? "/", apis);
     if (!parsed) return false;
-    const matched = matchRoute(parsed, ROUTES);
+    const matched = matchRoute(parsed, ROUTES, req.method);
     // A route this handler does not serve is answered exactly as an unknown path.
     const route = matched && settings.serves(matched.route.name) ? matched : undefined;
     settings.writeStalls.watch(res);
@@ -182,7 +182,7 @@ export function createMediaHandler(
       );
       await route.route.handle(request);
     } catch (error) {
-      const context = { route: route?.route.name, allow: route?.route.methods };
+      const context = { route: route?.route.name, allow: route?.allow };
       sendFailure(req, res, error, context, settings);
     }
     return true;

@@ -7,6 +7,7 @@
 export { createMediaHandler } from "./handler.js";
 export {
   DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type MediaAdminHooks,
   type MediaAuthOptions,
   type MediaHandler,
   type MediaHandlerOptions,
@@ -34,6 +35,8 @@ export {
 export type { MediaAbortEvent, MediaHandlerStats } from "./stats.js";
 export { HTTP_RESPONSE_CHANNEL, type MediaResponseEvent } from "./observe.js";
 export type { MediaRouteName } from "./target.js";
+export { ADMIN_CHANNEL, type AdminActionMessage } from "./admin-audit.js";
+export { DEFAULT_ADMIN_PAGING } from "./admin-params.js";
 // The repository's types (and those they name), which the handler's signatures use.
 export type * from "../index.js";
 export {

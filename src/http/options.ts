@@ -1,5 +1,6 @@
 // What a homeserver configures on the media handler; settings.ts checks it at construction.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { MxcUri } from "../mxc.js";
 import type { RepositoryLogger } from "../repository/types.js";
 import type { MediaHandlerStats } from "./stats.js";
 import type { MediaRouteName } from "./target.js";
@@ -89,6 +90,24 @@ export interface MediaHandlerOptions {
    * @defaultValue every route
    */
   routes?: (route: MediaRouteName) => boolean;
+  /** What the admin routes need to know of rooms and profiles, which the kit does not keep. */
+  admin?: MediaAdminHooks;
+}
+
+/** Options of {@link MediaHandlerOptions.admin}. */
+export interface MediaAdminHooks {
+  /**
+   * The media of a room's events, for `POST /_synapse/admin/v1/room/{roomId}/media/quarantine`.
+   * Without it that route answers `501 M_UNRECOGNIZED`.
+   */
+  roomMedia?: (roomId: string) => Promise<readonly MxcUri[]>;
+  /**
+   * Of `candidates`, those used as avatars (user profiles, room avatars), which
+   * `POST /_synapse/admin/v1/media/delete` keeps unless `keep_profiles=false`. Without it
+   * that route refuses `keep_profiles=true` (Synapse's default) with `400 M_INVALID_PARAM`
+   * rather than delete avatars it cannot recognise.
+   */
+  profileMedia?: (candidates: readonly MxcUri[]) => Promise<readonly MxcUri[]>;
 }
 
 /** Options of {@link MediaHandlerOptions.auth}. */

@@ -6,6 +6,7 @@ import type { MediaRepository, RepositoryLogger } from "../repository/types.js";
 import { UploadSlots, WriteStallWatch } from "./guards.js";
 import {
   DEFAULT_MEDIA_HANDLER_OPTIONS,
+  type MediaAdminHooks,
   type MediaAuthOptions,
   type MediaHandlerOptions,
 } from "./options.js";
@@ -34,6 +35,7 @@ export interface HandlerSettings {
   stats: HandlerStats;
   /** False for a route the `routes` option leaves out (logged once per route). */
   serves(route: MediaRouteName): boolean;
+  admin: MediaAdminHooks;
 }
 
 function received(value: unknown): string {
@@ -116,6 +118,20 @@ function checkLimits(options: MediaHandlerOptions) {
   };
 }
 
+function checkAdminHooks(admin: unknown): MediaAdminHooks {
+  if (admin === undefined) return {};
+  if (typeof admin !== "object" || admin === null) {
+    throw new ConfigError(
+      `createMediaHandler: expected options.admin to be an object but received ${received(admin)}`,
+      { option: "admin" },
+    );
+  }
+  const hooks = admin as MediaAdminHooks;
+  expectFunction(hooks.roomMedia, "admin.roomMedia", "(roomId) => mxcs", true);
+  expectFunction(hooks.profileMedia, "admin.profileMedia", "(candidates) => mxcs", true);
+  return { roomMedia: hooks.roomMedia, profileMedia: hooks.profileMedia };
+}
+
 /** The `routes` option, asked once per route name; a route left out is logged once. */
 function routeFilter(
   routes: MediaHandlerOptions["routes"],
@@ -170,6 +186,7 @@ export function resolveSettings(
       { option: "cacheControl" },
     );
   }
+  const admin = checkAdminHooks(options.admin);
   const allowQueryToken = checkAuth(options.auth ?? DEFAULT_MEDIA_HANDLER_OPTIONS.auth);
   const limits = checkLimits(options);
   const stats = new HandlerStats(options.logger);
@@ -188,6 +205,7 @@ export function resolveSettings(
     rateLimit: options.rateLimit,
     logger: options.logger,
     serves: routeFilter(options.routes, options.logger),
+    admin,
     cacheControl,
     freezes: freeze !== false,
     isFrozen: (record) =>

@@ -15,6 +15,18 @@ export type MediaRouteName =
   | "admin_unquarantine"
   | "admin_delete"
   | "admin_purge_remote"
+  | "admin_media_info"
+  | "admin_protect"
+  | "admin_unprotect"
+  | "admin_quarantine_user"
+  | "admin_quarantine_room"
+  | "admin_quarantine_sha256"
+  | "admin_unquarantine_sha256"
+  | "admin_delete_local"
+  | "admin_user_media"
+  | "admin_delete_user_media"
+  | "admin_export_user_media"
+  | "admin_user_media_statistics"
   | "federation_download"
   | "federation_thumbnail";
 
@@ -46,6 +58,9 @@ export interface RouteParams {
   serverName?: string;
   mediaId?: string;
   fileName?: string;
+  userId?: string;
+  roomId?: string;
+  sha256?: string;
 }
 
 /**
@@ -63,6 +78,19 @@ export interface ParsedTarget {
 export const GET = ["GET", "HEAD"] as const;
 
 const LEGACY_VERSIONS = new Set(["r0", "v1", "v3"]);
+
+/**
+ * The admin paths that are ours; other Synapse admin paths (`users/{id}/devices`...) fall
+ * through to whatever else the server mounts.
+ */
+const ADMIN_PATHS: readonly RegExp[] = [
+  /^media\//,
+  /^purge_media_cache$/,
+  /^users\/[^/]*\/media(\/export)?$/,
+  /^user\/[^/]*\/media\/quarantine$/,
+  /^room\/[^/]*\/media\/quarantine$/,
+  /^statistics\/users\/media$/,
+];
 
 /**
  * The path prefixes the handler owns. A path under one of them is answered (404 when no route
@@ -88,8 +116,7 @@ const API_PREFIXES: ReadonlyArray<{
   {
     api: "admin",
     prefix: "/_synapse/admin/v1/",
-    rest: (after) =>
-      after.startsWith("media/") || after === "purge_media_cache" ? after : undefined,
+    rest: (after) => (ADMIN_PATHS.some((path) => path.test(after)) ? after : undefined),
   },
   { api: "federation", prefix: "/_matrix/federation/v1/media/", rest: (after) => after },
 ];
@@ -133,7 +160,14 @@ export interface CompiledRoute<R extends RoutePath> {
   required: number;
 }
 
-const CAPTURES = new Set<string>(["serverName", "mediaId", "fileName"]);
+const CAPTURES = new Set<string>([
+  "serverName",
+  "mediaId",
+  "fileName",
+  "userId",
+  "roomId",
+  "sha256",
+]);
 
 /**
  * Routes grouped by API, with their paths split into segments once, at construction.
@@ -165,15 +199,34 @@ export function compileRoutes<R extends RoutePath>(routes: readonly R[]): RouteT
 }
 
 /**
- * Matches a parsed target to a route, ignoring the method.
+ * Matches a parsed target to a route: the first whose path matches and that takes `method`,
+ * else the first whose path matches (which then answers 405).
  * @internal
  */
 export function matchRoute<R extends RoutePath>(
   parsed: ParsedTarget,
   table: RouteTable<R>,
-): { route: R; params: RouteParams } | undefined {
+  method?: string,
+): { route: R; params: RouteParams; allow: readonly string[] } | undefined {
+  let fallback: { route: R; params: RouteParams } | undefined;
+  const allow = new Set<string>();
+  for (const found of pathMatches(parsed, table)) {
+    if (method === undefined || found.route.methods.includes(method)) {
+      return { ...found, allow: found.route.methods };
+    }
+    fallback ??= found;
+    for (const m of found.route.methods) allow.add(m);
+  }
+  // The path is known but not with this method: `Allow` lists what every route on it takes.
+  return fallback && { ...fallback, allow: [...allow] };
+}
+
+function* pathMatches<R extends RoutePath>(
+  parsed: ParsedTarget,
+  table: RouteTable<R>,
+): Generator<{ route: R; params: RouteParams }> {
   const given = parsed.segments;
-  if (!given) return undefined;
+  if (!given) return;
   for (const { route, segments, required } of table.get(parsed.api) ?? []) {
     if (given.length < required || given.length > segments.length) continue;
     const params: RouteParams = {};
@@ -189,7 +242,6 @@ export function matchRoute<R extends RoutePath>(
         params[segment.name] = given[i]!;
       }
     }
-    if (matched) return { route, params };
+    if (matched) yield { route, params };
   }
-  return undefined;
 }

@@ -3,6 +3,16 @@
 // turns "not inserted" into the shared errors, pages, and publishes diagnostics. Backends
 // see only valid values and may answer synchronously (memory, SQLite), which keeps each
 // method of those stores atomic: all of its work happens before the front's first `await`.
+import {
+  validateExpiredQuery,
+  validateStatisticsQuery,
+  validateUploaderQuery,
+  type CountedPage,
+  type NormalExpiredQuery,
+  type NormalStatisticsQuery,
+  type NormalUploaderQuery,
+  type UserMediaStatistics,
+} from "./admin.js";
 import { publishQuarantine } from "./diagnostics.js";
 import { cannotOverwrite } from "./errors.js";
 import { encodeCursor, type UploaderCursor } from "./order.js";
@@ -82,6 +92,12 @@ export interface MetadataBackend {
   putPreview(entry: PreviewCacheEntry): Awaitable<unknown>;
   deleteExpiredPreviews(now: number): Awaitable<number>;
   getUsage(userId: string): Awaitable<UsageStats | undefined>;
+  pageMediaByUploader(
+    uploader: string,
+    query: NormalUploaderQuery,
+  ): Awaitable<CountedPage<MediaRecord>>;
+  listExpiredLocalMedia(query: NormalExpiredQuery): Awaitable<MediaRecord[]>;
+  getUserMediaStatistics(query: NormalStatisticsQuery): Awaitable<CountedPage<UserMediaStatistics>>;
   migrate(): Promise<MigrationResult>;
   close(): Awaitable<void>;
 }
@@ -181,6 +197,16 @@ function otherMethods(backend: MetadataBackend) {
     async getUsage(userId) {
       validateString(userId, "userId");
       return (await backend.getUsage(userId)) ?? { bytes: 0, count: 0 };
+    },
+    async pageMediaByUploader(uploader, query) {
+      validateString(uploader, "uploader");
+      return backend.pageMediaByUploader(uploader, validateUploaderQuery(query));
+    },
+    async listExpiredLocalMedia(query) {
+      return backend.listExpiredLocalMedia(validateExpiredQuery(query));
+    },
+    async getUserMediaStatistics(query) {
+      return backend.getUserMediaStatistics(validateStatisticsQuery(query));
     },
     migrate() {
       return backend.migrate();

@@ -1,3 +1,4 @@
+import { uploaderComparator, userStatistics } from "./admin.js";
 import { checkedMetadataStore, type MediaAccess, type MetadataBackend } from "./checked.js";
 import { cannotOverwrite, pendingLimit, pendingNotFound } from "./errors.js";
 import {
@@ -87,17 +88,18 @@ function listMediaByUploader(
     .map(copy);
 }
 
+type AccessPosition = Pick<MediaRecord, "lastAccessAt" | "origin" | "mediaId">;
+const byLastAccess = (a: AccessPosition, b: AccessPosition): number =>
+  a.lastAccessAt - b.lastAccessAt ||
+  compareStrings(a.origin, b.origin) ||
+  compareStrings(a.mediaId, b.mediaId);
+
 function listRemoteMediaAccessedBefore(state: MemoryState, before: number, limit: number) {
   return [...state.media.values()]
     .filter(
       (record) => record.kind === "remote" && !record.protected && record.lastAccessAt < before,
     )
-    .sort(
-      (a, b) =>
-        a.lastAccessAt - b.lastAccessAt ||
-        compareStrings(a.origin, b.origin) ||
-        compareStrings(a.mediaId, b.mediaId),
-    )
+    .sort(byLastAccess)
     .slice(0, limit)
     .map(copy);
 }
@@ -240,6 +242,26 @@ function memoryBackend(state: MemoryState): MetadataBackend {
       const usage = state.usage.get(userId);
       return usage && { ...usage };
     },
+    pageMediaByUploader: (uploader, query) => {
+      const all = recordsOf(state, state.byUploader.get(uploader)).sort(uploaderComparator(query));
+      const items = all.slice(query.offset, query.offset + query.limit).map(copy);
+      return { items, total: all.length };
+    },
+    listExpiredLocalMedia: (query) =>
+      [...state.media.values()]
+        .filter(
+          (r) =>
+            r.kind === "local" &&
+            !r.protected &&
+            !r.quarantined &&
+            r.lastAccessAt < query.before &&
+            r.size > query.sizeGt &&
+            (query.after === undefined || byLastAccess(r, query.after) > 0),
+        )
+        .sort(byLastAccess)
+        .slice(0, query.limit)
+        .map(copy),
+    getUserMediaStatistics: (query) => userStatistics(state.media.values(), query),
     migrate: async () => ({ applied: [], version: 0 }),
     close: () => {},
   };

@@ -1,3 +1,4 @@
+import { createMediaAdmin } from "./admin.js";
 import { createRepositoryContext } from "./context.js";
 import { lookup, read } from "./download.js";
 import { upload } from "./ingest.js";
@@ -81,6 +82,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     quarantine: (target, value) => quarantine(ctx, target, value),
     delete: (origin, mediaId) => deleteMedia(ctx, origin, mediaId),
     purgeRemote: (before) => purgeRemote(ctx, before),
+    admin: createMediaAdmin(ctx),
     sweepExpired: () => sweepExpired(ctx),
     whenIdle: () => ctx.background.idle(),
     async close() {

@@ -12,6 +12,7 @@ import type {
 } from "../thumbnail/index.js";
 import type { Coordinator } from "../coordination/types.js";
 import type { RemoteMediaOptions } from "./remote-types.js";
+import type { MediaAdmin } from "./admin-types.js";
 
 export type {
   RemoteDownloadOptions,
@@ -359,6 +360,8 @@ export interface MediaRepository {
   delete(origin: string, mediaId: string): Promise<boolean>;
   /** Deletes remote media not accessed since `before` (ms since the epoch). */
   purgeRemote(before: number): Promise<{ deleted: number }>;
+  /** Media info, protection, listings, statistics and bulk deletes for operators. */
+  readonly admin: MediaAdmin;
   /** Deletes expired pending uploads and expired URL-preview cache entries now. */
   sweepExpired(): Promise<{ pending: number; previews: number }>;
   /** Resolves once background work (thumbnail pre-generation) started so far is done. */

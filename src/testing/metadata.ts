@@ -4,6 +4,7 @@
 import { describe, it } from "node:test";
 import { ConfigError } from "../errors.js";
 import type { MetadataStore } from "../metadata/types.js";
+import { adminCases, type MetadataAdminCase } from "./metadata/admin.js";
 import type { MetadataCaseContext, MetadataCases } from "./metadata/fixtures.js";
 import { hardeningCases, type MetadataHardeningCase } from "./metadata/hardening.js";
 import { listingCases, type MetadataListingCase } from "./metadata/listing.js";
@@ -18,6 +19,7 @@ import { usageCases, type MetadataUsageCase } from "./metadata/usage.js";
 
 export type { MetadataCaseContext } from "./metadata/fixtures.js";
 export type {
+  MetadataAdminCase,
   MetadataHardeningCase,
   MetadataListingCase,
   MetadataPendingCase,
@@ -52,6 +54,7 @@ const GROUPS = {
   pending: pendingCases,
   "thumbnails-and-previews": thumbnailsAndPreviewsCases,
   usage: usageCases,
+  admin: adminCases,
   hardening: hardeningCases,
 } satisfies Record<string, MetadataCases<string>>;
 
@@ -63,6 +66,7 @@ export type MetadataConformanceGroup =
   | "pending"
   | "thumbnails-and-previews"
   | "usage"
+  | "admin"
   | "hardening";
 
 /** One case of {@link describeMetadataStore}, by its name. */
@@ -73,6 +77,7 @@ export type MetadataConformanceCase =
   | MetadataPendingCase
   | MetadataThumbnailsAndPreviewsCase
   | MetadataUsageCase
+  | MetadataAdminCase
   | MetadataHardeningCase;
 
 /** Options of {@link describeMetadataStore}. */

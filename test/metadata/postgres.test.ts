@@ -42,7 +42,7 @@ describe("postgresMetadataStore migrations", () => {
     const pool: PgPoolLike = db.pool satisfies pg.Pool;
     const store = postgresMetadataStore({ pool, schema: "typed" });
     assert.equal(store.schema, "typed");
-    assert.deepEqual(await store.migrate(), { applied: [1], version: 1 });
+    assert.deepEqual(await store.migrate(), { applied: [1, 2], version: 2 });
   });
 
   it("two processes migrating at once: exactly one applies, both then work", async () => {
@@ -64,12 +64,12 @@ describe("postgresMetadataStore migrations", () => {
       holder.release();
     }
     const outcomes = await Promise.all(children.map((c) => c.outcome));
-    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1]]);
+    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1, 2]]);
     for (const o of outcomes) {
-      assert.equal(o.result.version, 1);
+      assert.equal(o.result.version, 2);
       assert.equal(o.worked, true);
     }
-    assert.deepEqual(await migrationRows(schema), [1]);
+    assert.deepEqual(await migrationRows(schema), [1, 2]);
     const store = postgresMetadataStore({ pool: db.pool, schema });
     for (const o of outcomes) assert.ok(await store.getMedia("example.org", o.mediaId));
     assert.deepEqual(await store.getUsage("@race:example.org"), { bytes: 10, count: 2 });
@@ -81,25 +81,25 @@ describe("postgresMetadataStore migrations", () => {
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.go();
     const outcomes = await Promise.all(children.map((c) => c.outcome));
-    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1]]);
+    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1, 2]]);
     assert.ok(outcomes.every((o) => o.worked));
-    assert.deepEqual(await migrationRows(schema), [1]);
+    assert.deepEqual(await migrationRows(schema), [1, 2]);
   });
 
   it("is idempotent and versioned", async () => {
     const a = postgresMetadataStore({ pool: db.pool, schema: "idem" });
-    assert.deepEqual(await a.migrate(), { applied: [1], version: 1 });
-    assert.deepEqual(await a.migrate(), { applied: [1], version: 1 }, "memoised per store");
+    assert.deepEqual(await a.migrate(), { applied: [1, 2], version: 2 });
+    assert.deepEqual(await a.migrate(), { applied: [1, 2], version: 2 }, "memoised per store");
     const b = postgresMetadataStore({ pool: db.pool, schema: "idem" });
-    assert.deepEqual(await b.migrate(), { applied: [], version: 1 });
-    assert.deepEqual(await migrationRows("idem"), [1]);
+    assert.deepEqual(await b.migrate(), { applied: [], version: 2 });
+    assert.deepEqual(await migrationRows("idem"), [1, 2]);
   });
 
   it("runs migrations before the first operation when migrate() was not called", async () => {
     const store = postgresMetadataStore({ pool: db.pool, schema: "lazy" });
     const results = await Promise.all([store.getUsage("@a:example.org"), store.getMedia("x", "y")]);
     assert.deepEqual(results, [{ bytes: 0, count: 0 }, undefined]);
-    assert.deepEqual(await migrationRows("lazy"), [1]);
+    assert.deepEqual(await migrationRows("lazy"), [1, 2]);
   });
 
   it("runs, with a warning, on a newer schema that holds all of its migrations", async () => {
@@ -125,7 +125,10 @@ describe("postgresMetadataStore migrations", () => {
     );
     await db.pool.query(`INSERT INTO "gap".mmk_migrations (version, name) VALUES (99, 'later')`);
     const store = postgresMetadataStore({ pool: db.pool, schema: "gap" });
-    await assert.rejects(store.migrate(), /version 99, newer .* lacks its migrations 1; refusing/);
+    await assert.rejects(
+      store.migrate(),
+      /version 99, newer .* lacks its migrations 1, 2; refusing/,
+    );
     // The lock was released: another migrate can still take it.
     await assert.rejects(store.migrate(), /version 99/);
   });

@@ -41,13 +41,13 @@ describe("sqliteMetadataStore", () => {
     const where = path.join(dir.path, "persist", "nested");
     const first = sqliteMetadataStore({ directory: where });
     assert.equal(first.path, path.join(where, "metadata.sqlite3"));
-    assert.deepEqual(await first.migrate(), { applied: [1], version: 1 });
+    assert.deepEqual(await first.migrate(), { applied: [1, 2], version: 2 });
     await first.insertMedia(record("kept"));
     await first.close();
     await first.close();
     assert.ok(existsSync(first.path));
     const second = sqliteMetadataStore({ path: first.path });
-    assert.deepEqual(await second.migrate(), { applied: [], version: 1 });
+    assert.deepEqual(await second.migrate(), { applied: [], version: 2 });
     assert.deepEqual(await second.getMedia("example.org", "kept"), record("kept"));
     assert.deepEqual(await second.getUsage("@u:example.org"), { bytes: 42, count: 1 });
     await second.close();
@@ -60,7 +60,7 @@ describe("sqliteMetadataStore", () => {
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.go();
     const outcomes = await Promise.all(children.map((c) => c.outcome));
-    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1]]);
+    assert.deepEqual(outcomes.map((o) => o.result.applied).sort(), [[], [1, 2]]);
     assert.ok(outcomes.every((o) => o.worked));
     const store = sqliteMetadataStore({ directory: where });
     for (const o of outcomes) assert.ok(await store.getMedia("example.org", o.mediaId));
@@ -71,7 +71,7 @@ describe("sqliteMetadataStore", () => {
   it("runs migrations before the first operation when migrate() was not called", async () => {
     const store = sqliteMetadataStore({ path: ":memory:" });
     assert.deepEqual(await store.getUsage("@x:example.org"), { bytes: 0, count: 0 });
-    assert.deepEqual(await store.migrate(), { applied: [1], version: 1 });
+    assert.deepEqual(await store.migrate(), { applied: [1, 2], version: 2 });
     await store.close();
   });
 

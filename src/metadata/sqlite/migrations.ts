@@ -76,6 +76,14 @@ CREATE TABLE mmk_usage (
 ) STRICT;
 `,
   },
+  {
+    // Local media by last access (the admin API's delete by date).
+    version: 2,
+    sql: `
+CREATE INDEX mmk_media_local_access ON mmk_media (last_access_at)
+  WHERE kind = 'local' AND protected = 0 AND quarantined = 0;
+`,
+  },
 ];
 
 /** Applies what the database at `file` lacks. */
