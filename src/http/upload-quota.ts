@@ -16,6 +16,8 @@ export function userLimitExceeded(policy: QuotaPolicy, message: string): MediaEr
 export interface UploadAllowance {
   /** Bytes the body may have; `undefined` is no quota limit. */
   maxBytes: number | undefined;
+  /** The refusal of a body that outgrows `maxBytes`, naming the limit. */
+  refuse(): MediaError;
   /** Counts the stored upload in the user's windows (errors are logged, not thrown). */
   record(bytes: number): Promise<void>;
 }
@@ -58,6 +60,7 @@ export async function admitUpload(
   }
   return {
     maxBytes: Number.isFinite(room) ? room : undefined,
+    refuse: over,
     record: async (bytes) => {
       for (const w of limits.uploadWindows) {
         try {

@@ -53,10 +53,8 @@ async function withUploadSlot<T extends { record: { size: number } }>(
 ): Promise<T> {
   const allowance = await admitQuota(request, declaredLength(request.req));
   const result = await inSlot(request, (body) => {
-    const { quota } = request.settings;
-    if (!quota || allowance?.maxBytes === undefined) return run(body);
-    const refuse = () => userLimitExceeded(quota, "This upload exceeds your quota");
-    return run(quotaBoundedBody(body, allowance.maxBytes, refuse));
+    if (allowance?.maxBytes === undefined) return run(body);
+    return run(quotaBoundedBody(body, allowance.maxBytes, allowance.refuse));
   });
   await allowance?.record(result.record.size);
   return result;
