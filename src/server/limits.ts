@@ -25,7 +25,17 @@ export interface ServerLimits {
   quotas: UploadQuotaOptions | undefined;
   /** Applies `limits.rateLimit` of a (re)loaded config. */
   set(config: MediaServerConfig): void;
+  /**
+   * Waits (a bounded time) for the Redis connections, so the first requests are counted in
+   * Redis rather than locally; one that does not connect is logged and limits fail open.
+   */
+  connect(): Promise<void>;
 }
+
+const CONNECT_WAIT_MS = 2_000;
+
+/** A shard URL with its password hidden. */
+const redact = (url: string) => url.replace(/\/\/[^/@]*@/, "//***@");
 
 // Admins (bulk tools, synapse-admin) are not throttled.
 const key = (context: RateLimitContext) =>
@@ -58,6 +68,26 @@ export function createServerLimits(
     rateLimit: (context) => rateLimit?.(context),
     downloadLimit: (context, bytes) => downloadLimit?.(context, bytes),
     quotas: undefined,
+    async connect() {
+      const waits = [...clients].map(([url, c]) =>
+        c.status === "ready"
+          ? Promise.resolve(true)
+          : new Promise<boolean>((resolve) => {
+              const timer = setTimeout(() => resolve(false), CONNECT_WAIT_MS);
+              c.once("ready", () => {
+                clearTimeout(timer);
+                resolve(true);
+              });
+            }).then((ok) => {
+              if (!ok)
+                logger.warn("rate limits: Redis is not reachable yet; counting locally", {
+                  url: redact(url),
+                });
+              return ok;
+            }),
+      );
+      await Promise.all(waits);
+    },
     set(next) {
       const r = next.http.rateLimit;
       if (r === false || r.backend === "memory") {

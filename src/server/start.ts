@@ -87,6 +87,7 @@ export async function startMediaServer(
     shutdown.push(() => repository.close());
     startBackground(config, { coordinator, repository, metadata, datastore }, shutdown, logger);
     const limits = createServerLimits(config, shutdown, logger);
+    await limits.connect();
     const live = createLiveSettings(config, limits);
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
