@@ -64,7 +64,7 @@ export type UserQuotaOverride = {
 /** Defaults of {@link UploadQuotaOptions}. */
 export const DEFAULT_UPLOAD_QUOTA = Object.freeze({
   /** @defaultValue `[]` */
-  uploadWindows: Object.freeze([]) as readonly UploadWindow[],
+  uploadWindows: Object.freeze([]),
   /** @defaultValue the errcode's entry in the spec */
   infoUri: "https://spec.matrix.org/v1.18/client-server-api/#common-error-codes",
 });

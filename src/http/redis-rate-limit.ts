@@ -76,9 +76,9 @@ export const DEFAULT_REDIS_RATE_LIMITER = Object.freeze({
 /** What {@link createRedisRateLimiter} returns: hooks for the handler and a window store. */
 export interface RedisRateLimiter {
   /** The handler's `rateLimit` hook. */
-  rateLimit(context: RateLimitContext): Promise<number | undefined>;
+  rateLimit: (context: RateLimitContext) => Promise<number | undefined>;
   /** The handler's `downloadLimit` hook. */
-  downloadLimit(context: RateLimitContext, bytes: number): Promise<number | undefined>;
+  downloadLimit: (context: RateLimitContext, bytes: number) => Promise<number | undefined>;
   /** Upload windows for `quotas.windows`, in the same Redis. */
   uploadWindows: UploadWindowStore;
 }
@@ -209,7 +209,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
             keyPrefix: prefix,
             rejectIfRedisNotReady: true,
           }),
-        }) as RateLimiterAbstract,
+        }),
     );
   };
   const requests = requestLimiters(options.requests ?? d.requests, (points, duration) =>
@@ -227,7 +227,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     return shards;
   };
   return {
-    async rateLimit(context) {
+    rateLimit: async (context) => {
       const key = keyOf(context);
       if (key === undefined || !requests) return undefined;
       try {
@@ -239,7 +239,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         return undefined;
       }
     },
-    async downloadLimit(context, bytes) {
+    downloadLimit: async (context, bytes) => {
       const key = keyOf(context);
       if (key === undefined || !downloads || !(bytes > 0)) return undefined;
       return downloads(key, bytes);

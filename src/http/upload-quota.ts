@@ -17,9 +17,9 @@ export interface UploadAllowance {
   /** Bytes the body may have; `undefined` is no quota limit. */
   maxBytes: number | undefined;
   /** The refusal of a body that outgrows `maxBytes`, naming the limit. */
-  refuse(): MediaError;
+  refuse: () => MediaError;
   /** Counts the stored upload in the user's windows (errors are logged, not thrown). */
-  record(bytes: number): Promise<void>;
+  record: (bytes: number) => Promise<void>;
 }
 
 /**

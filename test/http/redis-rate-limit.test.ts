@@ -66,9 +66,9 @@ describe("createRedisRateLimiter", () => {
       if (res.status === 429) refused = res;
     }
     assert.equal(statuses.filter((s) => s === 200).length, 5, `statuses ${statuses.join(",")}`);
-    assert.equal(refused!.json().errcode, "M_LIMIT_EXCEEDED");
-    assert.ok(Number(refused!.headers["retry-after"]) >= 1);
-    assert.ok(refused!.json().retry_after_ms > 0);
+    assert.equal(refused.json().errcode, "M_LIMIT_EXCEEDED");
+    assert.ok(Number(refused.headers["retry-after"]) >= 1);
+    assert.ok(refused.json().retry_after_ms > 0);
     const bob = await request(pair[0]!.baseUrl, "GET", "/_matrix/client/v1/media/config", {
       token: TOKENS.bob,
     });
