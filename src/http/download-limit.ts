@@ -13,7 +13,13 @@ export async function chargeDownload(
   const hook = request.settings.downloadLimit;
   if (!hook) return;
   const { req } = request;
-  const context = { route, user: request.user, ip: req.socket.remoteAddress, req };
+  const context = {
+    route,
+    user: request.user,
+    server: request.server,
+    ip: req.socket.remoteAddress,
+    req,
+  };
   const wait = await hook(context, bytes);
   if (wait === undefined) return;
   throw new MediaError("M_LIMIT_EXCEEDED", "Too many bytes downloaded; try again later", {

@@ -177,6 +177,7 @@ export function createMediaHandler(
         route.params,
         parsed.query,
         user,
+        caller.server,
       );
       await route.route.handle(request);
     } catch (error) {

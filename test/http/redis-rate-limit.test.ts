@@ -10,7 +10,14 @@ import { ConfigError } from "../../src/errors.js";
 import { createRedisRateLimiter, type RateLimitContext } from "../../src/http/index.js";
 import { admitLevel, leak } from "../../src/http/leaky-bucket.js";
 import { startRedis, type RedisProcess } from "../harness/redis.js";
-import { createFixture, request, TOKENS, upload, type Fixture } from "./fixture.js";
+import {
+  createFixture,
+  request,
+  TOKENS,
+  upload,
+  type Fixture,
+  type RawResponse,
+} from "./fixture.js";
 
 const client = (url: string) =>
   new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
@@ -57,7 +64,7 @@ describe("createRedisRateLimiter", () => {
       pair.push(f);
     }
     const statuses: number[] = [];
-    let refused;
+    let refused: RawResponse | undefined;
     for (let i = 0; i < 10; i++) {
       const res = await request(pair[i % 2]!.baseUrl, "GET", "/_matrix/client/v1/media/config", {
         token: TOKENS.alice,
@@ -66,6 +73,7 @@ describe("createRedisRateLimiter", () => {
       if (res.status === 429) refused = res;
     }
     assert.equal(statuses.filter((s) => s === 200).length, 5, `statuses ${statuses.join(",")}`);
+    assert.ok(refused, "a request was refused");
     assert.equal(refused.json().errcode, "M_LIMIT_EXCEEDED");
     assert.ok(Number(refused.headers["retry-after"]) >= 1);
     assert.ok(refused.json().retry_after_ms > 0);
@@ -240,5 +248,47 @@ describe("leaky bucket", () => {
     assert.equal(admitLevel(rule, 500), 0);
     assert.equal(leak(rule, { level: 1, at: 0 }, 500, 0), 1);
     assert.equal(leak(rule, { level: 1, at: 0 }, 500, 1), 0, "a huge item fits an empty bucket");
+  });
+});
+
+describe("downloadLimit hook", () => {
+  it("is charged the bytes of client and federation downloads with who asks, before sending", async () => {
+    const seen: Array<[string, string | undefined, string | undefined, number]> = [];
+    const f = await createFixture({
+      handler: {
+        authenticateServer: async () => "remote.example",
+        downloadLimit: (c, bytes) => {
+          seen.push([c.route, c.user?.userId, c.server, bytes]);
+          return bytes > 50 ? 1234 : undefined;
+        },
+      },
+    });
+    try {
+      const { mediaId } = await upload(f.baseUrl, Buffer.alloc(60, 1), "application/octet-stream");
+      const fed = await request(
+        f.baseUrl,
+        "GET",
+        `/_matrix/federation/v1/media/download/${mediaId}`,
+      );
+      assert.equal(fed.status, 429);
+      assert.equal(fed.json().retry_after_ms, 1234);
+      assert.equal(fed.headers["retry-after"], "2");
+      const ranged = await request(
+        f.baseUrl,
+        "GET",
+        `/_matrix/client/v1/media/download/test.local/${mediaId}`,
+        {
+          token: TOKENS.bob,
+          headers: { Range: "bytes=10-19" },
+        },
+      );
+      assert.equal(ranged.status, 206);
+      assert.deepEqual(seen, [
+        ["federation_download", undefined, "remote.example", 60],
+        ["download", "@bob:test.local", undefined, 10],
+      ]);
+    } finally {
+      await f.close();
+    }
   });
 });
