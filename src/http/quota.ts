@@ -46,6 +46,8 @@ export interface UploadQuotaOptions extends UserQuota {
   forUser?: (
     userId: string,
   ) => Promise<UserQuotaOverride | undefined> | UserQuotaOverride | undefined;
+  /** How long `forUser` may take; then the defaults apply (logged at warn). @defaultValue 2000 */
+  forUserTimeoutMs?: number;
   /** Where upload windows are counted. @defaultValue {@link memoryUploadWindows} (this process only) */
   windows?: UploadWindowStore;
   /**
@@ -65,6 +67,8 @@ export type UserQuotaOverride = {
 export const DEFAULT_UPLOAD_QUOTA = Object.freeze({
   /** @defaultValue `[]` */
   uploadWindows: Object.freeze([]),
+  /** @defaultValue 2000 */
+  forUserTimeoutMs: 2000,
   /** @defaultValue the errcode's entry in the spec */
   infoUri: "https://spec.matrix.org/v1.18/client-server-api/#common-error-codes",
 });
@@ -139,6 +143,9 @@ export function resolveQuotaPolicy(
   if (typeof infoUri !== "string" || !/^https?:\/\//.test(infoUri)) {
     throw refuse("infoUri", "an http(s) URL", infoUri);
   }
+  const timeoutMs = options.forUserTimeoutMs ?? DEFAULT_UPLOAD_QUOTA.forUserTimeoutMs;
+  if (!(isCount(timeoutMs) && timeoutMs > 0))
+    throw refuse("forUserTimeoutMs", "a positive integer", timeoutMs);
   const defaults: ResolvedQuota = {
     maxBytes: options.maxBytes,
     maxFiles: options.maxFiles,
@@ -149,7 +156,7 @@ export function resolveQuotaPolicy(
     windows: store ?? memoryUploadWindows(),
     infoUri,
     limitsFor: forUser
-      ? (userId, logger) => overridden(defaults, forUser, userId, logger)
+      ? (userId, logger) => overridden(defaults, { forUser, timeoutMs }, userId, logger)
       : () => Promise.resolve(defaults),
   };
 }
@@ -157,16 +164,25 @@ export function resolveQuotaPolicy(
 /** The defaults with the hook's valid fields applied; its garbage is logged and ignored. */
 async function overridden(
   defaults: ResolvedQuota,
-  forUser: NonNullable<UploadQuotaOptions["forUser"]>,
+  hook: { forUser: NonNullable<UploadQuotaOptions["forUser"]>; timeoutMs: number },
   userId: string,
   logger: RepositoryLogger | undefined,
 ): Promise<ResolvedQuota> {
   let value: unknown;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    value = await forUser(userId);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${hook.timeoutMs} ms`)),
+        hook.timeoutMs,
+      );
+    });
+    value = await Promise.race([Promise.resolve().then(() => hook.forUser(userId)), late]);
   } catch (error) {
-    logger?.warn("quotas.forUser threw: the default quota applies", { userId, error });
+    logger?.warn("quotas.forUser failed: the default quota applies", { userId, error });
     return defaults;
+  } finally {
+    clearTimeout(timer);
   }
   if (value === undefined || value === null) return defaults;
   if (typeof value !== "object" || Array.isArray(value)) {

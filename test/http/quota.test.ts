@@ -146,12 +146,14 @@ describe("upload quotas", () => {
       "garbage",
       { maxBytes: -5, maxFiles: Number.NaN, uploadWindows: [{ periodMs: 5 }] },
       new Error("thrown"),
+      new Promise(() => undefined), // never answers
       { maxBytes: null }, // no limit at all
     ];
     let call = 0;
     const f = await make(
       {
         maxBytes: 10,
+        forUserTimeoutMs: 200,
         forUser: () => {
           const a = answers[call++];
           if (a instanceof Error) throw a;
@@ -164,13 +166,18 @@ describe("upload quotas", () => {
     const send = () =>
       request(f.baseUrl, "POST", "/_matrix/media/v3/upload", { token: TOKENS.alice, body: big });
     assert.equal((await send()).status, 200, "the override lifted the limit to 1000");
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       const res = await send();
       assertUserLimit({ status: res.status, body: res.json() });
     }
-    assert.equal(warnings.length, 3, "each bad answer is logged");
+    assert.equal(warnings.length, 4, "each bad answer is logged");
     assert.ok(warnings.some((w) => /invalid limits/.test(w.message)));
-    assert.ok(warnings.some((w) => /threw/.test(w.message)));
+    assert.ok(warnings.some((w) => /failed/.test(JSON.stringify(w))));
+    assert.ok(
+      warnings.some((w) =>
+        /within 200 ms/.test(String((w.fields as { error?: Error }).error?.message)),
+      ),
+    );
     assert.equal((await send()).status, 200, "null lifts the limit");
   });
 
@@ -223,6 +230,7 @@ describe("upload quotas", () => {
       [{ uploadWindows: [{ periodMs: 1500, maxBytes: 1 }] }, "quotas.uploadWindows"],
       [{ uploadWindows: "1h" }, "quotas.uploadWindows"],
       [{ forUser: 3 }, "quotas.forUser"],
+      [{ forUserTimeoutMs: 0 }, "quotas.forUserTimeoutMs"],
       [{ infoUri: "ftp://x" }, "quotas.infoUri"],
     ] as const) {
       assert.throws(
