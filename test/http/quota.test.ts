@@ -3,7 +3,6 @@
 // tells and at the first byte over when it does not (nothing of the upload is kept); the
 // per-user hook, including garbage from it; MSC4034's /config fields and usage endpoint.
 import assert from "node:assert/strict";
-import http from "node:http";
 import { after, describe, it } from "node:test";
 import { ConfigError } from "../../src/errors.js";
 import {
@@ -11,40 +10,9 @@ import {
   memoryUploadWindows,
   type UploadQuotaOptions,
 } from "../../src/http/index.js";
-import { createFixture, request, TOKENS, upload, type Fixture } from "./fixture.js";
+import { chunkedUpload, createFixture, request, TOKENS, upload, type Fixture } from "./fixture.js";
 
 const ALICE = "@alice:test.local";
-
-/** A chunked upload (no Content-Length) of `chunks`, each written after the previous. */
-function chunkedUpload(baseUrl: string, chunks: Buffer[]): Promise<{ status: number; body: any }> {
-  const url = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        method: "POST",
-        path: "/_matrix/media/v3/upload",
-        agent: false,
-        headers: { Authorization: `Bearer ${TOKENS.alice}`, "Transfer-Encoding": "chunked" },
-      },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (c: Buffer) => parts.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: JSON.parse(Buffer.concat(parts).toString()),
-          }),
-        );
-      },
-    );
-    // The server may answer and close before the whole body is written.
-    req.on("error", (err) => (err.message.includes("EPIPE") ? undefined : reject(err)));
-    for (const c of chunks) req.write(c);
-    req.end();
-  });
-}
 
 interface Logged {
   message: string;
@@ -61,10 +29,10 @@ async function fixtureWith(quotas: UploadQuotaOptions, warnings: Logged[] = []):
   return createFixture({ handler: { quotas, logger } });
 }
 
-function assertUserLimit(res: { status: number; body: any }): void {
+function assertUserLimit(res: { status: number; json(): any }): void {
   assert.equal(res.status, 403);
-  assert.equal(res.body.errcode, "M_USER_LIMIT_EXCEEDED");
-  assert.match(res.body.info_uri, /^https:\/\//, "the spec requires an info_uri");
+  assert.equal(res.json().errcode, "M_USER_LIMIT_EXCEEDED");
+  assert.match(res.json().info_uri, /^https:\/\//, "the spec requires an info_uri");
 }
 
 describe("upload quotas", () => {
@@ -84,7 +52,7 @@ describe("upload quotas", () => {
       token: TOKENS.alice,
       body: Buffer.alloc(41, 2),
     });
-    assertUserLimit({ status: res.status, body: res.json() });
+    assertUserLimit(res);
     assert.equal(res.json().info_uri, "https://hs.example/quota");
     assert.equal(f.datastoreSpy.calls, puts, "the datastore was not touched");
     assert.deepEqual(await f.repo.usage(ALICE), { bytes: 60, count: 1 });
@@ -111,7 +79,7 @@ describe("upload quotas", () => {
       token: TOKENS.alice,
       body: "two",
     });
-    assertUserLimit({ status: second.status, body: second.json() });
+    assertUserLimit(second);
 
     let t = 1_000_000;
     const windows = memoryUploadWindows({ now: () => t });
@@ -120,7 +88,7 @@ describe("upload quotas", () => {
     assert.equal(await windows.used(ALICE, 60_000), 8);
     const over = await chunkedUpload(w.baseUrl, [Buffer.from("abc")]);
     assertUserLimit(over);
-    assert.match(over.body.error, /per 60 s/);
+    assert.match(over.json().error, /per 60 s/);
     t += 60_000; // the window closes
     assert.equal((await chunkedUpload(w.baseUrl, [Buffer.from("abc")])).status, 200);
   });
@@ -134,7 +102,7 @@ describe("upload quotas", () => {
     const second = await request(f.baseUrl, "POST", "/_matrix/media/v1/create", {
       token: TOKENS.alice,
     });
-    assertUserLimit({ status: second.status, body: second.json() });
+    assertUserLimit(second);
     const bob = await request(f.baseUrl, "POST", "/_matrix/media/v1/create", { token: TOKENS.bob });
     assert.equal(bob.status, 200, "another user has their own bound");
   });
@@ -168,7 +136,7 @@ describe("upload quotas", () => {
     assert.equal((await send()).status, 200, "the override lifted the limit to 1000");
     for (let i = 0; i < 4; i++) {
       const res = await send();
-      assertUserLimit({ status: res.status, body: res.json() });
+      assertUserLimit(res);
     }
     assert.equal(warnings.length, 4, "each bad answer is logged");
     assert.ok(warnings.some((w) => /invalid limits/.test(w.message)));
