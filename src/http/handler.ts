@@ -27,7 +27,7 @@ import {
 
 const requestChannel = channel("matrix-media-kit:http:request");
 const ROUTES = compileRoutes(MEDIA_ROUTES);
-const CLIENT_APIS: ReadonlySet<MediaApi> = new Set(["client", "legacy", "admin"]);
+const CLIENT_APIS: ReadonlySet<MediaApi> = new Set(["client", "legacy", "admin", "msc4034"]);
 const ALL_APIS: ReadonlySet<MediaApi> = new Set([...CLIENT_APIS, "federation"]);
 
 /** Who is calling: a user (client APIs) or a server (federation). */
@@ -179,6 +179,7 @@ export function createMediaHandler(
         route.params,
         parsed.query,
         user,
+        caller.server,
       );
       await route.route.handle(request);
     } catch (error) {

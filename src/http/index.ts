@@ -45,3 +45,19 @@ export {
   tokenBucketRateLimit,
   type TokenBucketOptions,
 } from "./rate-limit.js";
+export {
+  createRedisRateLimiter,
+  DEFAULT_REDIS_RATE_LIMITER,
+  type RedisRateLimiter,
+  type RedisRateLimiterOptions,
+} from "./redis-rate-limit.js";
+export {
+  DEFAULT_UPLOAD_QUOTA,
+  memoryUploadWindows,
+  type MemoryUploadWindowsOptions,
+  type UploadQuotaOptions,
+  type UploadWindow,
+  type UploadWindowStore,
+  type UserQuota,
+  type UserQuotaOverride,
+} from "./quota.js";

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { MxcUri } from "../mxc.js";
 import type { RepositoryLogger } from "../repository/types.js";
+import type { UploadQuotaOptions } from "./quota.js";
 import type { MediaHandlerStats } from "./stats.js";
 import type { MediaRouteName } from "./target.js";
 
@@ -49,6 +50,25 @@ export interface MediaHandlerOptions {
    * with `Retry-After`), or `undefined` to let it through. Runs after authentication.
    */
   rateLimit?: (context: RateLimitContext) => Promise<number | undefined> | number | undefined;
+  /**
+   * Charged with the bytes a download or thumbnail is about to send (the whole entity, or the
+   * range asked), before a byte is sent: returns milliseconds to wait (`429 M_LIMIT_EXCEEDED`
+   * with `Retry-After`) or `undefined` to send. `HEAD` and `304` answers are not charged.
+   * `createRedisRateLimiter` gives a leaky bucket of bytes for it.
+   */
+  downloadLimit?: (
+    context: RateLimitContext,
+    bytes: number,
+  ) => Promise<number | undefined> | number | undefined;
+  /**
+   * Per-user upload quotas (stored bytes, file count, pending uploads, bytes per window),
+   * refused with `403 M_USER_LIMIT_EXCEEDED`: before the body is read when `Content-Length`
+   * tells, else at the first byte over (nothing of the upload is kept). `/config` then
+   * reports the user's limits (MSC4034) and `/_matrix/media/unstable/org.matrix.msc4034/usage`
+   * their usage.
+   * @defaultValue no quota
+   */
+  quotas?: UploadQuotaOptions;
   /**
    * Freezes the unauthenticated legacy `/_matrix/media/.../download` and `/thumbnail`
    * routes: `true` refuses all media there (`404 M_NOT_FOUND`), `{ after }` refuses media

@@ -10,6 +10,7 @@ import {
   type MediaAuthOptions,
   type MediaHandlerOptions,
 } from "./options.js";
+import { resolveQuotaPolicy, type QuotaPolicy } from "./quota.js";
 import { HandlerStats } from "./stats.js";
 import type { MediaRouteName } from "./target.js";
 
@@ -22,6 +23,9 @@ export interface HandlerSettings {
   authenticate: MediaHandlerOptions["authenticate"];
   authenticateServer: MediaHandlerOptions["authenticateServer"];
   rateLimit: MediaHandlerOptions["rateLimit"];
+  downloadLimit: MediaHandlerOptions["downloadLimit"];
+  /** The checked `quotas` option; `undefined` when uploads have no quota. */
+  quota: QuotaPolicy | undefined;
   logger: RepositoryLogger | undefined;
   cacheControl: string;
   /** True when the unauthenticated legacy routes may not serve this record. */
@@ -176,6 +180,12 @@ export function resolveSettings(
   }
   expectFunction(options.authenticate, "authenticate", "(req, { accessToken }) => user", false);
   expectFunction(options.rateLimit, "rateLimit", "(context) => ms | undefined", true);
+  expectFunction(
+    options.downloadLimit,
+    "downloadLimit",
+    "(context, bytes) => ms | undefined",
+    true,
+  );
   expectFunction(options.authenticateServer, "authenticateServer", "(req) => serverName", true);
   expectFunction(options.routes, "routes", "(route) => boolean", true);
   const freeze = checkFreeze(options.freezeLegacy ?? DEFAULT_MEDIA_HANDLER_OPTIONS.freezeLegacy);
@@ -203,6 +213,8 @@ export function resolveSettings(
     authenticate: options.authenticate,
     authenticateServer: options.authenticateServer,
     rateLimit: options.rateLimit,
+    downloadLimit: options.downloadLimit,
+    quota: resolveQuotaPolicy(options.quotas),
     logger: options.logger,
     serves: routeFilter(options.routes, options.logger),
     admin,

@@ -5,6 +5,7 @@
 /** Names of the routes the media handler serves. */
 export type MediaRouteName =
   | "config"
+  | "usage"
   | "download"
   | "thumbnail"
   | "preview_url"
@@ -32,10 +33,10 @@ export type MediaRouteName =
 
 /**
  * Which API a path belongs to: authenticated client v1, legacy `/_matrix/media`, Synapse
- * admin or federation.
+ * admin, federation, or MSC4034's unstable `/_matrix/media/unstable/org.matrix.msc4034`.
  * @internal
  */
-export type MediaApi = "client" | "legacy" | "admin" | "federation";
+export type MediaApi = "client" | "legacy" | "admin" | "federation" | "msc4034";
 
 /**
  * Where a route lives: the APIs it is served under and its path after the API prefix, as
@@ -103,6 +104,12 @@ const API_PREFIXES: ReadonlyArray<{
   rest: (after: string) => string | undefined;
 }> = [
   { api: "client", prefix: "/_matrix/client/v1/media/", rest: (after) => after },
+  // Before the legacy prefix, which would take "unstable" for an unknown version.
+  {
+    api: "msc4034",
+    prefix: "/_matrix/media/unstable/org.matrix.msc4034/",
+    rest: (after) => after,
+  },
   {
     api: "legacy",
     prefix: "/_matrix/media/",

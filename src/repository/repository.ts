@@ -62,6 +62,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     isLocal: (origin) => ctx.localNames.has(origin),
     upload: (source, opts) => upload(ctx, source, opts),
     createPending: (uploader, opts) => createPending(ctx, uploader, opts),
+    usage: (userId) => ctx.metadata.getUsage(userId),
     checkPending: (origin, mediaId, uploader) => checkPending(ctx, origin, mediaId, uploader),
     uploadPending: (origin, mediaId, source, opts) =>
       uploadPending(ctx, origin, mediaId, source, opts),

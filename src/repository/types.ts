@@ -1,7 +1,12 @@
 import type { Readable } from "node:stream";
 import type { MediaCache } from "../cache/types.js";
 import type { ByteRange, Datastore } from "../datastore/types.js";
-import type { MetadataStore, MediaRecord, QuarantineTarget } from "../metadata/types.js";
+import type {
+  MetadataStore,
+  MediaRecord,
+  QuarantineTarget,
+  UsageStats,
+} from "../metadata/types.js";
 import type { DatastoreRouter } from "../datastore/index.js";
 import type { PreviewImage, PreviewOptions } from "../preview/index.js";
 import type {
@@ -325,7 +330,11 @@ export interface MediaRepository {
   /** Reserves a media ID for an asynchronous upload (`POST /create`). */
   createPending(
     uploader: string,
-    options?: { origin?: string },
+    options?: {
+      origin?: string;
+      /** This user's bound on unexpired pending uploads. @defaultValue `limits.maxPendingPerUser` */
+      maxPendingPerUser?: number;
+    },
   ): Promise<{ mxc: string; expiresAt: number }>;
   /** Fills a reserved ID (`PUT /upload/{server}/{id}`); only its creator may. */
   uploadPending(
@@ -351,6 +360,8 @@ export interface MediaRepository {
   /** The `preview_url` JSON of a URL. */
   preview(url: string, options: PreviewRequestOptions): Promise<Record<string, string | number>>;
   config(): MediaConfig;
+  /** Bytes and count of a user's local media (the metadata store's `getUsage`). */
+  usage(userId: string): Promise<UsageStats>;
   /**
    * Quarantines (or with `value: false`, releases) media, emptying every cache tier. A single
    * `mxc` target that is not stored is `M_NOT_FOUND`.

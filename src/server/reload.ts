@@ -5,7 +5,7 @@ import type { RedisRingCache } from "../cache/index.js";
 import type { MediaHandlerOptions } from "../http/index.js";
 import { createServerAuth, type ServerAuth } from "./auth.js";
 import type { MediaServerConfig } from "./config-types.js";
-import { handlerOptions } from "./handler.js";
+import type { ServerLimits } from "./limits.js";
 import type { ServerLogger } from "./logger.js";
 
 /**
@@ -42,22 +42,20 @@ export interface LiveSettings {
 }
 
 /** @internal */
-export function createLiveSettings(config: MediaServerConfig, logger: ServerLogger): LiveSettings {
+export function createLiveSettings(config: MediaServerConfig, limits: ServerLimits): LiveSettings {
   let auth = createServerAuth(config.auth, config.serverName);
-  let limiter: RateLimit | undefined;
   const live: LiveSettings = {
     check: (token) => auth.check(token),
-    rateLimit: (context) => limiter?.(context),
+    rateLimit: limits.rateLimit,
     devToken: auth.devToken,
     setAuth(next) {
       auth = createServerAuth(next.auth, config.serverName);
       live.devToken = auth.devToken;
     },
     setRateLimit(next) {
-      limiter = handlerOptions(next.http, live.check, logger).rateLimit;
+      limits.set(next);
     },
   };
-  live.setRateLimit(config);
   return live;
 }
 

@@ -27,6 +27,8 @@ export const ALL_ROLES: readonly MediaServerRole[] = [
  */
 const ROUTE_ROLES: Readonly<Record<MediaRouteName, readonly MediaServerRole[]>> = {
   config: ["upload", "download"],
+  // MSC4034's usage sits beside the limits `config` reports.
+  usage: ["upload", "download"],
   upload: ["upload"],
   create: ["upload"],
   upload_pending: ["upload"],

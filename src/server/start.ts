@@ -7,6 +7,7 @@ import { createServerCache } from "./cache.js";
 import type { MediaServerConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
 import { handlerOptions } from "./handler.js";
+import { createServerLimits } from "./limits.js";
 import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
 import { startMetricsListener } from "./metrics.js";
@@ -93,11 +94,15 @@ export async function startMediaServer(
     const repository = createServerRepository(config, parts, logger);
     shutdown.push(() => repository.close());
     startBackground(config, { coordinator, repository, metadata, datastore }, shutdown, logger);
-    const live = createLiveSettings(config, logger);
+    const limits = createServerLimits(config, shutdown, logger);
+    await limits.connect();
+    const live = createLiveSettings(config, limits);
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
         ...handlerOptions(config.http, live.check, logger),
         rateLimit: live.rateLimit, // replaced on reload
+        downloadLimit: limits.downloadLimit,
+        ...(limits.quotas && { quotas: limits.quotas }),
         routes: routesOfRoles(config.roles),
         // Inbound federation is verified here (X-Matrix against the origin's published keys).
         ...(federation && { authenticateServer: (req) => federation.authenticateServer(req) }),
