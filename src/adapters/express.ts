@@ -15,6 +15,13 @@ export type {
   MediaUser,
   RateLimitContext,
 } from "../http/options.js";
+export type {
+  UploadQuotaOptions,
+  UploadWindow,
+  UploadWindowStore,
+  UserQuota,
+  UserQuotaOverride,
+} from "../http/quota.js";
 
 /**
  * An Express middleware serving every Matrix media route; other requests fall through

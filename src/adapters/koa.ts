@@ -15,6 +15,13 @@ export type {
   MediaUser,
   RateLimitContext,
 } from "../http/options.js";
+export type {
+  UploadQuotaOptions,
+  UploadWindow,
+  UploadWindowStore,
+  UserQuota,
+  UserQuotaOverride,
+} from "../http/quota.js";
 
 /**
  * A Koa middleware serving every Matrix media route on the raw `ctx.req`/`ctx.res`

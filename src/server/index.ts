@@ -35,6 +35,7 @@ export type {
   ThumbnailsConfig,
   TrustedKeyServerConfig,
 } from "./config-types.js";
+export type { DownloadBucketConfig, QuotaConfig, RateLimitConfig } from "./config-quota.js";
 export type { MediaKind } from "../index.js";
 export type { VideoThumbnailOptions } from "../thumbnail/index.js";
 export type { MediaServerRole } from "./roles.js";
