@@ -24,6 +24,7 @@ export type MatrixErrcode =
   | "M_UNKNOWN_TOKEN"
   | "M_UNRECOGNIZED"
   | "M_UNSUPPORTED"
+  | "M_USER_LIMIT_EXCEEDED"
   | (string & {});
 
 const DEFAULT_STATUS: Record<string, number> = {
@@ -43,6 +44,8 @@ const DEFAULT_STATUS: Record<string, number> = {
   M_UNKNOWN_TOKEN: 401,
   M_UNRECOGNIZED: 404,
   M_UNSUPPORTED: 400,
+  // Spec v1.18 leaves the status to each endpoint; the upload endpoints answer a quota with 403.
+  M_USER_LIMIT_EXCEEDED: 403,
 };
 
 /** Options of {@link MediaError}. */
@@ -53,6 +56,11 @@ export interface MediaErrorOptions {
   cause?: unknown;
   /** For `M_LIMIT_EXCEEDED`: how long the client should wait, sent as `retry_after_ms` and `Retry-After`. */
   retryAfterMs?: number;
+  /**
+   * More fields of the error body, e.g. `info_uri` and `can_upgrade` of
+   * `M_USER_LIMIT_EXCEEDED`. `errcode`, `error` and `retry_after_ms` cannot be replaced.
+   */
+  fields?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /**
@@ -71,6 +79,8 @@ export class MediaError extends Error {
   readonly status: number;
   /** For rate limits: milliseconds until a retry may succeed. */
   readonly retryAfterMs: number | undefined;
+  /** More fields of the error body (see {@link MediaErrorOptions.fields}). */
+  readonly fields: Readonly<Record<string, string | number | boolean>> | undefined;
 
   constructor(errcode: MatrixErrcode, message: string, options: MediaErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -78,13 +88,13 @@ export class MediaError extends Error {
     this.errcode = errcode;
     this.status = options.status ?? DEFAULT_STATUS[errcode] ?? 500;
     this.retryAfterMs = options.retryAfterMs;
+    this.fields = options.fields;
   }
 
   /** The Matrix error body: `{ errcode, error }` (plus `retry_after_ms` for rate limits). */
   toJSON(): { errcode: string; error: string; retry_after_ms?: number } {
-    return this.retryAfterMs === undefined
-      ? { errcode: this.errcode, error: this.message }
-      : { errcode: this.errcode, error: this.message, retry_after_ms: this.retryAfterMs };
+    const base = { ...this.fields, errcode: this.errcode, error: this.message };
+    return this.retryAfterMs === undefined ? base : { ...base, retry_after_ms: this.retryAfterMs };
   }
 
   /** True when `value` is a {@link MediaError}, also across duplicated copies of the package. */

@@ -39,7 +39,8 @@ const CONTRACT: Record<string, string[]> = {
   "./scale": ["createLeaderElection", "createBackgroundJobs", "collectOrphanBlobs"],
   "./thumbnail": ["createThumbnailer", "DEFAULT_THUMBNAIL_SIZES"],
   "./preview": ["createPreviewFetcher", "createSafeFetch"],
-  "./http": ["createMediaHandler"],
+  "./http": ["createMediaHandler", "HTTP_RESPONSE_CHANNEL"],
+  "./metrics": ["createMetrics", "DEFAULT_METRICS_OPTIONS"],
   "./express": ["mediaRouter"],
   "./koa": ["mediaMiddleware"],
   "./testing": ["describeDatastore", "describeCache"],
@@ -53,6 +54,9 @@ const HEAVY: Record<string, string[]> = {
   ioredis: ["./cache", "./cache/redis", "./server"],
   pg: ["./metadata/postgres", "./server"],
   "better-sqlite3": ["./metadata/sqlite", "./server"],
+  // An optional peer: ./metrics loads it with a dynamic import, nothing statically.
+  "prom-client": [],
+  pino: ["./server"],
 };
 
 function staticImports(

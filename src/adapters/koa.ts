@@ -9,11 +9,19 @@ import type { MediaHandlerOptions } from "../http/options.js";
 import type { MediaRepository } from "../repository/types.js";
 
 export type {
+  MediaAdminHooks,
   MediaAuthOptions,
   MediaHandlerOptions,
   MediaUser,
   RateLimitContext,
 } from "../http/options.js";
+export type {
+  UploadQuotaOptions,
+  UploadWindow,
+  UploadWindowStore,
+  UserQuota,
+  UserQuotaOverride,
+} from "../http/quota.js";
 
 /**
  * A Koa middleware serving every Matrix media route on the raw `ctx.req`/`ctx.res`

@@ -7,7 +7,7 @@ import { ConfigError } from "../errors.js";
 import { fsDelete, fsGet, fsHead, fsList } from "./fs-read.js";
 import { fsPut } from "./fs-put.js";
 import { sweepTemporaryFiles, type FsState } from "./fs-state.js";
-import { validateId } from "./internal.js";
+import { observeOp, validateId } from "./internal.js";
 import type { Datastore, DatastoreEntry } from "./types.js";
 
 /** Options of {@link fsDatastore}. */
@@ -112,9 +112,10 @@ export function fsDatastore(options: FsDatastoreOptions): FsDatastore {
     id: state.id,
     root: state.root,
     capabilities: { list: true, url: false, readOnly: state.readOnly },
-    put: (source, putOptions) => fsPut(state, source, putOptions),
-    get: (key, getOptions) => fsGet(state, key, getOptions),
-    head: (key) => fsHead(state, key),
+    put: (source, putOptions) =>
+      observeOp(state.id, "put", () => fsPut(state, source, putOptions), true),
+    get: (key, getOptions) => observeOp(state.id, "get", () => fsGet(state, key, getOptions)),
+    head: (key) => observeOp(state.id, "head", () => fsHead(state, key)),
     delete: (key) => fsDelete(state, key),
     list: (listOptions) => fsList(state, listOptions),
     sweep: async () => {

@@ -185,6 +185,37 @@ export function finishPut(
   return { key: sha256, size: hashing.size, sha256 };
 }
 
+/**
+ * Runs one driver operation and, when anyone listens, publishes its latency (`get`: until the
+ * stream is open) and any failure. A missing blob or an unsatisfiable range is an answer, not a
+ * failure. `errorsOnly` for `put`, whose success {@link finishPut} already publishes.
+ */
+export async function observeOp<T>(
+  storeId: string,
+  op: "get" | "head" | "put" | "delete",
+  run: () => Promise<T>,
+  errorsOnly = false,
+): Promise<T> {
+  if (!datastoreChannel.hasSubscribers) return run();
+  const started = performance.now();
+  try {
+    const result = await run();
+    if (!errorsOnly) {
+      datastoreChannel.publish({ datastore: storeId, op, durationMs: performance.now() - started });
+    }
+    return result;
+  } catch (error) {
+    const answer = MediaError.is(error) && (error.status === 404 || error.status === 416);
+    datastoreChannel.publish({
+      datastore: storeId,
+      op,
+      durationMs: performance.now() - started,
+      ...(answer ? { notFound: error.status === 404 } : { error }),
+    });
+    throw error;
+  }
+}
+
 export function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }

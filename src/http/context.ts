@@ -23,6 +23,8 @@ export class MediaRequest {
     readonly query: URLSearchParams,
     /** Undefined for federation and for unauthenticated legacy downloads. */
     readonly user: MediaUser | undefined,
+    /** The verified requesting server, for federation routes. */
+    readonly server?: string | undefined,
   ) {}
 
   /** Fires when the client disconnects before the response is finished. */

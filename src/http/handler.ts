@@ -13,6 +13,7 @@ import type {
   MediaHandlerWithStats,
   MediaUser,
 } from "./options.js";
+import { observeResponse } from "./observe.js";
 import { accessTokenOf } from "./request.js";
 import { DEFAULT_RETRY_AFTER_MS, mediaHeaders, sendFailure } from "./response.js";
 import { MEDIA_ROUTES } from "./routes/index.js";
@@ -27,7 +28,7 @@ import {
 
 const requestChannel = channel("matrix-media-kit:http:request");
 const ROUTES = compileRoutes(MEDIA_ROUTES);
-const CLIENT_APIS: ReadonlySet<MediaApi> = new Set(["client", "legacy", "admin"]);
+const CLIENT_APIS: ReadonlySet<MediaApi> = new Set(["client", "legacy", "admin", "msc4034"]);
 const ALL_APIS: ReadonlySet<MediaApi> = new Set([...CLIENT_APIS, "federation"]);
 
 /** Who is calling: a user (client APIs) or a server (federation). */
@@ -112,9 +113,9 @@ async function admit(
 /**
  * Creates the Matrix media API handler over a repository: the authenticated
  * `/_matrix/client/v1/media/*` routes, the legacy `/_matrix/media/{r0,v1,v3}/*` routes
- * (upload, create, PUT upload, download, thumbnail, preview_url, config) and the
- * Synapse-compatible admin routes (`quarantine`, `unquarantine`, `DELETE media`,
- * `purge_media_cache`), which only users marked `isAdmin` may call.
+ * (upload, create, PUT upload, download, thumbnail, preview_url, config) and the media part of
+ * Synapse's admin API (media info, deletes, quarantine, protection, a user's media and its
+ * export, statistics: see docs/admin.md), which only users marked `isAdmin` may call.
  *
  * Authentication runs before anything else; media IDs and server names are validated
  * before any storage call; every response carries the spec's sandbox CSP, `nosniff`,
@@ -155,10 +156,11 @@ export function createMediaHandler(
   const handleMedia: MediaHandler = async (req, res, target) => {
     const parsed = parseTarget(target?.url ?? req.url ?? "/", apis);
     if (!parsed) return false;
-    const matched = matchRoute(parsed, ROUTES);
+    const matched = matchRoute(parsed, ROUTES, req.method);
     // A route this handler does not serve is answered exactly as an unknown path.
     const route = matched && settings.serves(matched.route.name) ? matched : undefined;
     settings.writeStalls.watch(res);
+    observeResponse(req, res, parsed.api, route?.route.name);
     try {
       if (req.method === "OPTIONS") {
         res.writeHead(204, mediaHeaders({ extra: { "Access-Control-Max-Age": "86400" } }));
@@ -178,10 +180,11 @@ export function createMediaHandler(
         route.params,
         parsed.query,
         user,
+        caller.server,
       );
       await route.route.handle(request);
     } catch (error) {
-      const context = { route: route?.route.name, allow: route?.route.methods };
+      const context = { route: route?.route.name, allow: route?.allow };
       sendFailure(req, res, error, context, settings);
     }
     return true;

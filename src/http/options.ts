@@ -1,6 +1,8 @@
 // What a homeserver configures on the media handler; settings.ts checks it at construction.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { MxcUri } from "../mxc.js";
 import type { RepositoryLogger } from "../repository/types.js";
+import type { UploadQuotaOptions } from "./quota.js";
 import type { MediaHandlerStats } from "./stats.js";
 import type { MediaRouteName } from "./target.js";
 
@@ -49,6 +51,25 @@ export interface MediaHandlerOptions {
    */
   rateLimit?: (context: RateLimitContext) => Promise<number | undefined> | number | undefined;
   /**
+   * Charged with the bytes a download or thumbnail is about to send (the whole entity, or the
+   * range asked), before a byte is sent: returns milliseconds to wait (`429 M_LIMIT_EXCEEDED`
+   * with `Retry-After`) or `undefined` to send. `HEAD` and `304` answers are not charged.
+   * `createRedisRateLimiter` gives a leaky bucket of bytes for it.
+   */
+  downloadLimit?: (
+    context: RateLimitContext,
+    bytes: number,
+  ) => Promise<number | undefined> | number | undefined;
+  /**
+   * Per-user upload quotas (stored bytes, file count, pending uploads, bytes per window),
+   * refused with `403 M_USER_LIMIT_EXCEEDED`: before the body is read when `Content-Length`
+   * tells, else at the first byte over (nothing of the upload is kept). `/config` then
+   * reports the user's limits (MSC4034) and `/_matrix/media/unstable/org.matrix.msc4034/usage`
+   * their usage.
+   * @defaultValue no quota
+   */
+  quotas?: UploadQuotaOptions;
+  /**
    * Freezes the unauthenticated legacy `/_matrix/media/.../download` and `/thumbnail`
    * routes: `true` refuses all media there (`404 M_NOT_FOUND`), `{ after }` refuses media
    * created at or after that instant (ms since the epoch), as the spec's freeze suggests.
@@ -90,6 +111,24 @@ export interface MediaHandlerOptions {
    * @defaultValue every route
    */
   routes?: (route: MediaRouteName) => boolean;
+  /** What the admin routes need to know of rooms and profiles, which the kit does not keep. */
+  admin?: MediaAdminHooks;
+}
+
+/** Options of {@link MediaHandlerOptions.admin}. */
+export interface MediaAdminHooks {
+  /**
+   * The media of a room's events, for `POST /_synapse/admin/v1/room/{roomId}/media/quarantine`.
+   * Without it that route answers `501 M_UNRECOGNIZED`.
+   */
+  roomMedia?: (roomId: string) => Promise<readonly MxcUri[]>;
+  /**
+   * Of `candidates`, those used as avatars (user profiles, room avatars), which
+   * `POST /_synapse/admin/v1/media/delete` keeps unless `keep_profiles=false`. Without it
+   * that route refuses `keep_profiles=true` (Synapse's default) with `400 M_INVALID_PARAM`
+   * rather than delete avatars it cannot recognise.
+   */
+  profileMedia?: (candidates: readonly MxcUri[]) => Promise<readonly MxcUri[]>;
 }
 
 /** Options of {@link MediaHandlerOptions.auth}. */

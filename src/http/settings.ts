@@ -7,9 +7,11 @@ import { UploadSlots, WriteStallWatch } from "./guards.js";
 import {
   DEFAULT_MEDIA_HANDLER_OPTIONS,
   type LiveHandlerLimits,
+  type MediaAdminHooks,
   type MediaAuthOptions,
   type MediaHandlerOptions,
 } from "./options.js";
+import { resolveQuotaPolicy, type QuotaPolicy } from "./quota.js";
 import { HandlerStats } from "./stats.js";
 import type { MediaRouteName } from "./target.js";
 
@@ -22,6 +24,9 @@ export interface HandlerSettings {
   authenticate: MediaHandlerOptions["authenticate"];
   authenticateServer: MediaHandlerOptions["authenticateServer"];
   rateLimit: MediaHandlerOptions["rateLimit"];
+  downloadLimit: MediaHandlerOptions["downloadLimit"];
+  /** The checked `quotas` option; `undefined` when uploads have no quota. */
+  quota: QuotaPolicy | undefined;
   logger: RepositoryLogger | undefined;
   cacheControl: string;
   /** True when the unauthenticated legacy routes may not serve this record. */
@@ -35,6 +40,7 @@ export interface HandlerSettings {
   stats: HandlerStats;
   /** False for a route the `routes` option leaves out (logged once per route). */
   serves(route: MediaRouteName): boolean;
+  admin: MediaAdminHooks;
 }
 
 /**
@@ -138,6 +144,20 @@ function checkLimits(options: MediaHandlerOptions) {
   };
 }
 
+function checkAdminHooks(admin: unknown): MediaAdminHooks {
+  if (admin === undefined) return {};
+  if (typeof admin !== "object" || admin === null) {
+    throw new ConfigError(
+      `createMediaHandler: expected options.admin to be an object but received ${received(admin)}`,
+      { option: "admin" },
+    );
+  }
+  const hooks = admin as MediaAdminHooks;
+  expectFunction(hooks.roomMedia, "admin.roomMedia", "(roomId) => mxcs", true);
+  expectFunction(hooks.profileMedia, "admin.profileMedia", "(candidates) => mxcs", true);
+  return { roomMedia: hooks.roomMedia, profileMedia: hooks.profileMedia };
+}
+
 /**
  * The `routes` option, asked on every request (so a function over live state, such as roles a
  * config reload changes, takes effect at once); a route left out is logged once each time it
@@ -184,6 +204,12 @@ export function resolveSettings(
   }
   expectFunction(options.authenticate, "authenticate", "(req, { accessToken }) => user", false);
   expectFunction(options.rateLimit, "rateLimit", "(context) => ms | undefined", true);
+  expectFunction(
+    options.downloadLimit,
+    "downloadLimit",
+    "(context, bytes) => ms | undefined",
+    true,
+  );
   expectFunction(options.authenticateServer, "authenticateServer", "(req) => serverName", true);
   expectFunction(options.routes, "routes", "(route) => boolean", true);
   const freeze = checkFreeze(options.freezeLegacy ?? DEFAULT_MEDIA_HANDLER_OPTIONS.freezeLegacy);
@@ -194,6 +220,7 @@ export function resolveSettings(
       { option: "cacheControl" },
     );
   }
+  const admin = checkAdminHooks(options.admin);
   const allowQueryToken = checkAuth(options.auth ?? DEFAULT_MEDIA_HANDLER_OPTIONS.auth);
   const limits = checkLimits(options);
   const stats = new HandlerStats(options.logger);
@@ -210,8 +237,11 @@ export function resolveSettings(
     authenticate: options.authenticate,
     authenticateServer: options.authenticateServer,
     rateLimit: options.rateLimit,
+    downloadLimit: options.downloadLimit,
+    quota: resolveQuotaPolicy(options.quotas),
     logger: options.logger,
     serves: routeFilter(options.routes, options.logger),
+    admin,
     cacheControl,
     freezes: freeze !== false,
     isFrozen: (record) =>

@@ -5,6 +5,7 @@
 /** Names of the routes the media handler serves. */
 export type MediaRouteName =
   | "config"
+  | "usage"
   | "download"
   | "thumbnail"
   | "preview_url"
@@ -15,15 +16,27 @@ export type MediaRouteName =
   | "admin_unquarantine"
   | "admin_delete"
   | "admin_purge_remote"
+  | "admin_media_info"
+  | "admin_protect"
+  | "admin_unprotect"
+  | "admin_quarantine_user"
+  | "admin_quarantine_room"
+  | "admin_quarantine_sha256"
+  | "admin_unquarantine_sha256"
+  | "admin_delete_local"
+  | "admin_user_media"
+  | "admin_delete_user_media"
+  | "admin_export_user_media"
+  | "admin_user_media_statistics"
   | "federation_download"
   | "federation_thumbnail";
 
 /**
  * Which API a path belongs to: authenticated client v1, legacy `/_matrix/media`, Synapse
- * admin or federation.
+ * admin, federation, or MSC4034's unstable `/_matrix/media/unstable/org.matrix.msc4034`.
  * @internal
  */
-export type MediaApi = "client" | "legacy" | "admin" | "federation";
+export type MediaApi = "client" | "legacy" | "admin" | "federation" | "msc4034";
 
 /**
  * Where a route lives: the APIs it is served under and its path after the API prefix, as
@@ -46,6 +59,9 @@ export interface RouteParams {
   serverName?: string;
   mediaId?: string;
   fileName?: string;
+  userId?: string;
+  roomId?: string;
+  sha256?: string;
 }
 
 /**
@@ -65,6 +81,19 @@ export const GET = ["GET", "HEAD"] as const;
 const LEGACY_VERSIONS = new Set(["r0", "v1", "v3"]);
 
 /**
+ * The admin paths that are ours; other Synapse admin paths (`users/{id}/devices`...) fall
+ * through to whatever else the server mounts.
+ */
+const ADMIN_PATHS: readonly RegExp[] = [
+  /^media\//,
+  /^purge_media_cache$/,
+  /^users\/[^/]*\/media(\/export)?$/,
+  /^user\/[^/]*\/media\/quarantine$/,
+  /^room\/[^/]*\/media\/quarantine$/,
+  /^statistics\/users\/media$/,
+];
+
+/**
  * The path prefixes the handler owns. A path under one of them is answered (404 when no route
  * matches); any other path resolves `false` so a framework can fall through.
  */
@@ -75,6 +104,12 @@ const API_PREFIXES: ReadonlyArray<{
   rest: (after: string) => string | undefined;
 }> = [
   { api: "client", prefix: "/_matrix/client/v1/media/", rest: (after) => after },
+  // Before the legacy prefix, which would take "unstable" for an unknown version.
+  {
+    api: "msc4034",
+    prefix: "/_matrix/media/unstable/org.matrix.msc4034/",
+    rest: (after) => after,
+  },
   {
     api: "legacy",
     prefix: "/_matrix/media/",
@@ -88,8 +123,7 @@ const API_PREFIXES: ReadonlyArray<{
   {
     api: "admin",
     prefix: "/_synapse/admin/v1/",
-    rest: (after) =>
-      after.startsWith("media/") || after === "purge_media_cache" ? after : undefined,
+    rest: (after) => (ADMIN_PATHS.some((path) => path.test(after)) ? after : undefined),
   },
   { api: "federation", prefix: "/_matrix/federation/v1/media/", rest: (after) => after },
 ];
@@ -133,7 +167,14 @@ export interface CompiledRoute<R extends RoutePath> {
   required: number;
 }
 
-const CAPTURES = new Set<string>(["serverName", "mediaId", "fileName"]);
+const CAPTURES = new Set<string>([
+  "serverName",
+  "mediaId",
+  "fileName",
+  "userId",
+  "roomId",
+  "sha256",
+]);
 
 /**
  * Routes grouped by API, with their paths split into segments once, at construction.
@@ -165,15 +206,34 @@ export function compileRoutes<R extends RoutePath>(routes: readonly R[]): RouteT
 }
 
 /**
- * Matches a parsed target to a route, ignoring the method.
+ * Matches a parsed target to a route: the first whose path matches and that takes `method`,
+ * else the first whose path matches (which then answers 405).
  * @internal
  */
 export function matchRoute<R extends RoutePath>(
   parsed: ParsedTarget,
   table: RouteTable<R>,
-): { route: R; params: RouteParams } | undefined {
+  method?: string,
+): { route: R; params: RouteParams; allow: readonly string[] } | undefined {
+  let fallback: { route: R; params: RouteParams } | undefined;
+  const allow = new Set<string>();
+  for (const found of pathMatches(parsed, table)) {
+    if (method === undefined || found.route.methods.includes(method)) {
+      return { ...found, allow: found.route.methods };
+    }
+    fallback ??= found;
+    for (const m of found.route.methods) allow.add(m);
+  }
+  // The path is known but not with this method: `Allow` lists what every route on it takes.
+  return fallback && { ...fallback, allow: [...allow] };
+}
+
+function* pathMatches<R extends RoutePath>(
+  parsed: ParsedTarget,
+  table: RouteTable<R>,
+): Generator<{ route: R; params: RouteParams }> {
   const given = parsed.segments;
-  if (!given) return undefined;
+  if (!given) return;
   for (const { route, segments, required } of table.get(parsed.api) ?? []) {
     if (given.length < required || given.length > segments.length) continue;
     const params: RouteParams = {};
@@ -189,7 +249,6 @@ export function matchRoute<R extends RoutePath>(
         params[segment.name] = given[i]!;
       }
     }
-    if (matched) return { route, params };
+    if (matched) yield { route, params };
   }
-  return undefined;
 }

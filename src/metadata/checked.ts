@@ -3,6 +3,16 @@
 // turns "not inserted" into the shared errors, pages, and publishes diagnostics. Backends
 // see only valid values and may answer synchronously (memory, SQLite), which keeps each
 // method of those stores atomic: all of its work happens before the front's first `await`.
+import {
+  validateExpiredQuery,
+  validateStatisticsQuery,
+  validateUploaderQuery,
+  type CountedPage,
+  type NormalExpiredQuery,
+  type NormalStatisticsQuery,
+  type NormalUploaderQuery,
+  type UserMediaStatistics,
+} from "./admin.js";
 import { publishQuarantine } from "./diagnostics.js";
 import { cannotOverwrite } from "./errors.js";
 import { encodeCursor, type UploaderCursor } from "./order.js";
@@ -74,8 +84,7 @@ export interface MetadataBackend {
   deleteExpiredPending(now: number): Awaitable<number>;
   putThumbnail(thumbnail: ThumbnailRecord): Awaitable<unknown>;
   getThumbnails(origin: string, mediaId: string): Awaitable<ThumbnailRecord[]>;
-  // --- Background jobs: local retention and orphan blob collection ---
-  listLocalMediaAccessedBefore(before: number, limit: number): Awaitable<MediaRecord[]>;
+  // --- Background jobs: orphan blob collection ---
   getThumbnailsBySha256(sha256: string): Awaitable<ThumbnailRecord[]>;
   getPreview(
     url: string,
@@ -85,6 +94,12 @@ export interface MetadataBackend {
   putPreview(entry: PreviewCacheEntry): Awaitable<unknown>;
   deleteExpiredPreviews(now: number): Awaitable<number>;
   getUsage(userId: string): Awaitable<UsageStats | undefined>;
+  pageMediaByUploader(
+    uploader: string,
+    query: NormalUploaderQuery,
+  ): Awaitable<CountedPage<MediaRecord>>;
+  listExpiredLocalMedia(query: NormalExpiredQuery): Awaitable<MediaRecord[]>;
+  getUserMediaStatistics(query: NormalStatisticsQuery): Awaitable<CountedPage<UserMediaStatistics>>;
   migrate(): Promise<MigrationResult>;
   close(): Awaitable<void>;
 }
@@ -120,11 +135,7 @@ function mediaMethods(label: string, backend: MetadataBackend) {
       validateTime(before, "before");
       return backend.listRemoteMediaAccessedBefore(before, validateLimit(options.limit));
     },
-    // --- Background jobs: local retention and orphan blob collection ---
-    async listLocalMediaAccessedBefore(before, options = {}) {
-      validateTime(before, "before");
-      return backend.listLocalMediaAccessedBefore(before, validateLimit(options.limit));
-    },
+    // --- Background jobs: orphan blob collection ---
     async getThumbnailsBySha256(sha256) {
       validateString(sha256, "sha256");
       return backend.getThumbnailsBySha256(sha256);
@@ -193,6 +204,16 @@ function otherMethods(backend: MetadataBackend) {
     async getUsage(userId) {
       validateString(userId, "userId");
       return (await backend.getUsage(userId)) ?? { bytes: 0, count: 0 };
+    },
+    async pageMediaByUploader(uploader, query) {
+      validateString(uploader, "uploader");
+      return backend.pageMediaByUploader(uploader, validateUploaderQuery(query));
+    },
+    async listExpiredLocalMedia(query) {
+      return backend.listExpiredLocalMedia(validateExpiredQuery(query));
+    },
+    async getUserMediaStatistics(query) {
+      return backend.getUserMediaStatistics(validateStatisticsQuery(query));
     },
     migrate() {
       return backend.migrate();

@@ -17,6 +17,9 @@
  * @module
  */
 export type {
+  CountedPage,
+  ExpiredCursor,
+  ExpiredLocalMediaQuery,
   MediaRecord,
   MediaRecordKind,
   MetadataStore,
@@ -26,8 +29,14 @@ export type {
   PreviewCacheEntry,
   QuarantineResult,
   QuarantineTarget,
+  SortDirection,
   ThumbnailRecord,
+  UploaderMediaOrder,
+  UploaderMediaQuery,
   UsageStats,
+  UserMediaOrder,
+  UserMediaStatistics,
+  UserMediaStatisticsQuery,
 } from "./types.js";
 export type { MxcUri } from "../mxc.js";
 export { DEFAULT_METADATA_LIMITS } from "./validate.js";

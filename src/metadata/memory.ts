@@ -1,3 +1,4 @@
+import { uploaderComparator, userStatistics } from "./admin.js";
 import { checkedMetadataStore, type MediaAccess, type MetadataBackend } from "./checked.js";
 import { cannotOverwrite, pendingLimit, pendingNotFound } from "./errors.js";
 import {
@@ -87,20 +88,18 @@ function listMediaByUploader(
     .map(copy);
 }
 
-function listMediaAccessedBefore(
-  state: MemoryState,
-  kind: "local" | "remote",
-  before: number,
-  limit: number,
-) {
+type AccessPosition = Pick<MediaRecord, "lastAccessAt" | "origin" | "mediaId">;
+const byLastAccess = (a: AccessPosition, b: AccessPosition): number =>
+  a.lastAccessAt - b.lastAccessAt ||
+  compareStrings(a.origin, b.origin) ||
+  compareStrings(a.mediaId, b.mediaId);
+
+function listRemoteMediaAccessedBefore(state: MemoryState, before: number, limit: number) {
   return [...state.media.values()]
-    .filter((record) => record.kind === kind && !record.protected && record.lastAccessAt < before)
-    .sort(
-      (a, b) =>
-        a.lastAccessAt - b.lastAccessAt ||
-        compareStrings(a.origin, b.origin) ||
-        compareStrings(a.mediaId, b.mediaId),
+    .filter(
+      (record) => record.kind === "remote" && !record.protected && record.lastAccessAt < before,
     )
+    .sort(byLastAccess)
     .slice(0, limit)
     .map(copy);
 }
@@ -215,7 +214,7 @@ function memoryBackend(state: MemoryState): MetadataBackend {
     listMediaByUploader: (uploader, after, count) =>
       listMediaByUploader(state, uploader, after, count),
     listRemoteMediaAccessedBefore: (before, limit) =>
-      listMediaAccessedBefore(state, "remote", before, limit),
+      listRemoteMediaAccessedBefore(state, before, limit),
     touchMedia: (accesses) => touchMedia(state, accesses),
     deleteMedia: (origin, mediaId) => deleteMedia(state, origin, mediaId),
     setProtected: (origin, mediaId, value) => setProtected(state, origin, mediaId, value),
@@ -232,9 +231,7 @@ function memoryBackend(state: MemoryState): MetadataBackend {
       [...(state.thumbnails.get(mediaKey(origin, mediaId))?.values() ?? [])]
         .map((thumbnail) => ({ ...thumbnail }))
         .sort(compareThumbnails),
-    // --- Background jobs: local retention and orphan blob collection ---
-    listLocalMediaAccessedBefore: (before, limit) =>
-      listMediaAccessedBefore(state, "local", before, limit),
+    // --- Background jobs: orphan blob collection ---
     getThumbnailsBySha256: (sha256) =>
       [...state.thumbnails.values()]
         .flatMap((byKey) => [...byKey.values()])
@@ -257,6 +254,26 @@ function memoryBackend(state: MemoryState): MetadataBackend {
       const usage = state.usage.get(userId);
       return usage && { ...usage };
     },
+    pageMediaByUploader: (uploader, query) => {
+      const all = recordsOf(state, state.byUploader.get(uploader)).sort(uploaderComparator(query));
+      const items = all.slice(query.offset, query.offset + query.limit).map(copy);
+      return { items, total: all.length };
+    },
+    listExpiredLocalMedia: (query) =>
+      [...state.media.values()]
+        .filter(
+          (r) =>
+            r.kind === "local" &&
+            !r.protected &&
+            !r.quarantined &&
+            r.lastAccessAt < query.before &&
+            r.size > query.sizeGt &&
+            (query.after === undefined || byLastAccess(r, query.after) > 0),
+        )
+        .sort(byLastAccess)
+        .slice(0, query.limit)
+        .map(copy),
+    getUserMediaStatistics: (query) => userStatistics(state.media.values(), query),
     migrate: async () => ({ applied: [], version: 0 }),
     close: () => {},
   };

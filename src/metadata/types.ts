@@ -1,4 +1,24 @@
 import type { MxcUri } from "../mxc.js";
+import type {
+  CountedPage,
+  ExpiredLocalMediaQuery,
+  UploaderMediaQuery,
+  UserMediaStatistics,
+  UserMediaStatisticsQuery,
+} from "./admin.js";
+
+// The admin queries' types, so every entry that re-exports this file's types has them too.
+export type {
+  CountedPage,
+  ExpiredCursor,
+  ExpiredLocalMediaQuery,
+  SortDirection,
+  UploaderMediaOrder,
+  UploaderMediaQuery,
+  UserMediaOrder,
+  UserMediaStatistics,
+  UserMediaStatisticsQuery,
+} from "./admin.js";
 
 /** Kinds of media that have a {@link MediaRecord}. Thumbnails have {@link ThumbnailRecord}s. */
 export type MediaRecordKind = "local" | "remote" | "preview";
@@ -167,6 +187,25 @@ export interface MetadataStore {
   /** Bytes and count of a user's local media, maintained incrementally. */
   getUsage(userId: string): Promise<UsageStats>;
 
+  // The admin API's queries.
+  /**
+   * A page of a user's media (local uploads and their preview images) by offset, in any of
+   * {@link UploaderMediaOrder}'s orders, with the number of all of them.
+   */
+  pageMediaByUploader(
+    uploader: string,
+    query?: UploaderMediaQuery,
+  ): Promise<CountedPage<MediaRecord>>;
+  /**
+   * Local media last accessed before `query.before` and larger than `query.sizeGt`, oldest
+   * access first, excluding protected and quarantined media.
+   */
+  listExpiredLocalMedia(query: ExpiredLocalMediaQuery): Promise<MediaRecord[]>;
+  /** Items and bytes of local media per uploader, paged by offset. */
+  getUserMediaStatistics(
+    query?: UserMediaStatisticsQuery,
+  ): Promise<CountedPage<UserMediaStatistics>>;
+
   /**
    * Brings the schema up to date: versioned migrations, applied once even when several
    * processes call it together. Optional: stores that need no setup omit it. Call it once
@@ -178,16 +217,8 @@ export interface MetadataStore {
   /** Releases connections (an injected pool is left open). */
   close(): Promise<void>;
 
-  // --- Background jobs: local retention and orphan blob collection ---
+  // --- Background jobs: orphan blob collection ---
 
-  /**
-   * Local media not accessed since `before` (ms since the epoch), oldest access first, for
-   * local media retention; protected media is never listed. `limit` defaults to 100 (max 1000).
-   */
-  listLocalMediaAccessedBefore(
-    before: number,
-    options?: { limit?: number },
-  ): Promise<MediaRecord[]>;
   /**
    * Every thumbnail whose bytes have this SHA-256 (the blob key of the kit's drivers), by
    * (origin, mediaId) then size, so a collector can tell a thumbnail blob still in use.

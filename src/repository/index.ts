@@ -10,3 +10,4 @@ export { DEFAULT_REPOSITORY_LIMITS } from "./options.js";
 export { DEFAULT_REMOTE_MEDIA_OPTIONS } from "./remote-options.js";
 export { blobCacheKey } from "./blobs.js";
 export type * from "./types.js";
+export type * from "./admin-types.js";

@@ -12,7 +12,7 @@ import type { LookupOptions, UploadOptions, UploadResult } from "./types.js";
 export async function createPending(
   ctx: RepositoryContext,
   uploader: string,
-  opts: { origin?: string } = {},
+  opts: { origin?: string; maxPendingPerUser?: number } = {},
 ): Promise<{ mxc: string; expiresAt: number }> {
   const origin = localOrigin(ctx, opts.origin);
   const mediaId = ctx.ids.next();
@@ -20,7 +20,7 @@ export async function createPending(
   const expiresAt = createdAt + ctx.limits.pendingExpiryMs;
   await ctx.metadata.createPending(
     { origin, mediaId, creator: uploader, createdAt, expiresAt },
-    { maxPendingPerUser: ctx.limits.maxPendingPerUser },
+    { maxPendingPerUser: opts.maxPendingPerUser ?? ctx.limits.maxPendingPerUser },
   );
   return { mxc: formatMxc({ origin, mediaId }), expiresAt };
 }

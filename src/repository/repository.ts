@@ -1,3 +1,4 @@
+import { createMediaAdmin } from "./admin.js";
 import { createRepositoryContext } from "./context.js";
 import { lookup, read } from "./download.js";
 import { upload } from "./ingest.js";
@@ -62,6 +63,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     isLocal: (origin) => ctx.localNames.has(origin),
     upload: (source, opts) => upload(ctx, source, opts),
     createPending: (uploader, opts) => createPending(ctx, uploader, opts),
+    usage: (userId) => ctx.metadata.getUsage(userId),
     checkPending: (origin, mediaId, uploader) => checkPending(ctx, origin, mediaId, uploader),
     uploadPending: (origin, mediaId, source, opts) =>
       uploadPending(ctx, origin, mediaId, source, opts),
@@ -83,6 +85,7 @@ export function createMediaRepository(options: MediaRepositoryOptions): MediaRep
     quarantine: (target, value) => quarantine(ctx, target, value),
     delete: (origin, mediaId) => deleteMedia(ctx, origin, mediaId),
     purgeRemote: (before) => purgeRemote(ctx, before),
+    admin: createMediaAdmin(ctx),
     sweepExpired: () => sweepExpired(ctx),
     whenIdle: () => ctx.background.idle(),
     async close() {

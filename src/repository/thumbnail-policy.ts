@@ -4,6 +4,7 @@
 import { MediaError } from "../errors.js";
 import type { ThumbnailRecord } from "../metadata/types.js";
 import { selectSize } from "../thumbnail/sizes.js";
+import { isVideoType } from "../thumbnail/video-sniff.js";
 import type { ThumbnailerLike, ThumbnailOptions, ThumbnailSize } from "./types.js";
 
 /** @internal */
@@ -16,6 +17,18 @@ export interface Dimensions {
 export interface WantedThumbnail {
   readonly size: ThumbnailSize;
   readonly animated: boolean;
+}
+
+/**
+ * Whether an upload of `type` (sniffed, else declared) gets its thumbnails pre-generated:
+ * images, and MP4, QuickTime, WebM and Matroska videos (a poster frame). The thumbnailer
+ * still sniffs the bytes and refuses what it cannot read; on demand, any type is tried once.
+ * @internal
+ */
+export function thumbnailedAtUpload(type: string): boolean {
+  const mime = type.split(";")[0]!.trim().toLowerCase();
+  // file-type names Matroska "video/matroska"; uploaders send "video/x-matroska".
+  return mime.startsWith("image/") || isVideoType(mime) || mime === "video/matroska";
 }
 
 /** The thumbnail parameter policy: positive integer dimensions, `crop` or `scale`. @internal */

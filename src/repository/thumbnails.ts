@@ -14,6 +14,7 @@ import {
   dynamicRoom,
   pickStored,
   sameSize,
+  thumbnailedAtUpload,
   type Dimensions,
   type WantedThumbnail,
 } from "./thumbnail-policy.js";
@@ -84,7 +85,10 @@ function tooLargeToThumbnail(
   thumbnailer: ThumbnailerLike,
   record: MediaRecord,
 ): boolean {
-  const max = Math.min(ctx.limits.maxThumbnailSourceBytes, thumbnailer.maxSourceBytes ?? Infinity);
+  const own = thumbnailer.maxSourceBytesFor
+    ? thumbnailer.maxSourceBytesFor(record.contentType)
+    : thumbnailer.maxSourceBytes;
+  const max = Math.min(ctx.limits.maxThumbnailSourceBytes, own ?? Infinity);
   return record.size > max;
 }
 
@@ -247,7 +251,7 @@ async function storeThumbnail(
   return thumb;
 }
 
-/** Pre-generates the thumbnailer's configured sizes of a fresh image in the background. @internal */
+/** Pre-generates the thumbnailer's configured sizes of a fresh image or video in the background. @internal */
 export function scheduleThumbnails(
   ctx: RepositoryContext,
   record: MediaRecord,
@@ -256,7 +260,7 @@ export function scheduleThumbnails(
   const { thumbnailer } = ctx;
   if (!thumbnailer?.generateAll) return;
   const type = sniffed ?? record.contentType;
-  if (!type.startsWith("image/") || tooLargeToThumbnail(ctx, thumbnailer, record)) return;
+  if (!thumbnailedAtUpload(type) || tooLargeToThumbnail(ctx, thumbnailer, record)) return;
   const generateAll = thumbnailer.generateAll.bind(thumbnailer);
   ctx.background.track(
     (async () => {

@@ -1,7 +1,12 @@
 import type { Readable } from "node:stream";
 import type { MediaCache } from "../cache/types.js";
 import type { ByteRange, Datastore } from "../datastore/types.js";
-import type { MetadataStore, MediaRecord, QuarantineTarget } from "../metadata/types.js";
+import type {
+  MetadataStore,
+  MediaRecord,
+  QuarantineTarget,
+  UsageStats,
+} from "../metadata/types.js";
 import type { DatastoreRouter } from "../datastore/index.js";
 import type { PreviewImage, PreviewOptions } from "../preview/index.js";
 import type {
@@ -12,6 +17,7 @@ import type {
 } from "../thumbnail/index.js";
 import type { Coordinator } from "../coordination/types.js";
 import type { RemoteMediaOptions } from "./remote-types.js";
+import type { MediaAdmin } from "./admin-types.js";
 
 export type {
   RemoteDownloadOptions,
@@ -69,6 +75,11 @@ export interface ThumbnailerLike {
    * before they are read, like `limits.maxThumbnailSourceBytes`.
    */
   readonly maxSourceBytes?: number;
+  /**
+   * The largest source of this content type, when it differs by type (a video may be larger
+   * than an image); takes precedence over `maxSourceBytes`.
+   */
+  maxSourceBytesFor?(contentType: string): number;
   /**
    * True when `generate` and `generateAll` accept a loader (`() => Promise<Buffer>`) in place
    * of the bytes and call it only once their queue admits the job; the repository then reads
@@ -330,7 +341,11 @@ export interface MediaRepository {
   /** Reserves a media ID for an asynchronous upload (`POST /create`). */
   createPending(
     uploader: string,
-    options?: { origin?: string },
+    options?: {
+      origin?: string;
+      /** This user's bound on unexpired pending uploads. @defaultValue `limits.maxPendingPerUser` */
+      maxPendingPerUser?: number;
+    },
   ): Promise<{ mxc: string; expiresAt: number }>;
   /** Fills a reserved ID (`PUT /upload/{server}/{id}`); only its creator may. */
   uploadPending(
@@ -356,6 +371,8 @@ export interface MediaRepository {
   /** The `preview_url` JSON of a URL. */
   preview(url: string, options: PreviewRequestOptions): Promise<Record<string, string | number>>;
   config(): MediaConfig;
+  /** Bytes and count of a user's local media (the metadata store's `getUsage`). */
+  usage(userId: string): Promise<UsageStats>;
   /**
    * Changes limits on the running repository (a config reload): `maxUploadBytes` and
    * `maxPendingPerUser`, read on each request. Checked like the options at construction; a
@@ -372,6 +389,8 @@ export interface MediaRepository {
   delete(origin: string, mediaId: string): Promise<boolean>;
   /** Deletes remote media not accessed since `before` (ms since the epoch). */
   purgeRemote(before: number): Promise<{ deleted: number }>;
+  /** Media info, protection, listings, statistics and bulk deletes for operators. */
+  readonly admin: MediaAdmin;
   /** Deletes expired pending uploads and expired URL-preview cache entries now. */
   sweepExpired(): Promise<{ pending: number; previews: number }>;
   /** Resolves once background work (thumbnail pre-generation) started so far is done. */

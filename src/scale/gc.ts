@@ -108,8 +108,8 @@ async function referenced(
 /** Options of {@link purgeLocalMedia}. */
 export interface PurgeLocalMediaOptions {
   repository: Pick<MediaRepository, "delete">;
-  metadata: Pick<MetadataStore, "listLocalMediaAccessedBefore">;
-  /** Local media not downloaded for this long is deleted (protected media is kept). */
+  metadata: Pick<MetadataStore, "listExpiredLocalMedia">;
+  /** Local media not downloaded for this long is deleted (protected and quarantined media is kept). */
   maxAgeMs: number;
   /** Media deleted per run at most; the next run goes on. @defaultValue 100 */
   batchSize?: number;
@@ -122,8 +122,9 @@ export interface PurgeLocalMediaOptions {
 /**
  * Local media retention by last access (off unless a deployment asks for it): deletes up to
  * `batchSize` local uploads (their thumbnails and, when nothing else uses them, their blobs)
- * not downloaded for `maxAgeMs`, oldest access first; protected media is kept. Unlike remote
- * media, deleted local media cannot be fetched again.
+ * not downloaded for `maxAgeMs`, oldest access first (`listExpiredLocalMedia`); protected
+ * and quarantined media is kept. Unlike remote media, deleted local media cannot be fetched
+ * again.
  *
  * @example
  * ```ts
@@ -143,7 +144,7 @@ export async function purgeLocalMedia(
     );
   }
   const before = (options.now ?? Date.now)() - options.maxAgeMs;
-  const batch = await metadata.listLocalMediaAccessedBefore(before, { limit: batchSize });
+  const batch = await metadata.listExpiredLocalMedia({ before, limit: batchSize });
   let deleted = 0;
   for (const record of batch) {
     signal?.throwIfAborted();

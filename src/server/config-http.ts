@@ -2,6 +2,12 @@
 // tokens and the legacy freeze. Each maps onto an option of matrix-media-kit/http.
 import { ConfigError } from "../index.js";
 import { readBool, readInt, type ConfigObject } from "./config-values.js";
+import {
+  resolveQuotas,
+  resolveRateLimit,
+  type QuotaConfig,
+  type RateLimitConfig,
+} from "./config-quota.js";
 
 /** How the handler and the listening socket bound requests. */
 export interface HttpConfig {
@@ -13,8 +19,10 @@ export interface HttpConfig {
   writeStallTimeoutMs?: number;
   /** `limits.maxConcurrentUploadsPerUser`. */
   maxConcurrentUploadsPerUser?: number;
-  /** `limits.rateLimit`: per user (or address) token bucket in each process; `false` turns it off. */
-  rateLimit: false | { ratePerSecond: number; burst: number };
+  /** `limits.rateLimit`: per user (or server, or address), in each process or through Redis. */
+  rateLimit: RateLimitConfig;
+  /** `limits.quotas`: per-user upload quotas; absent: none. */
+  quotas?: QuotaConfig;
   /** `auth.allowQueryToken` (MSC4127 removes query-string tokens). */
   allowQueryToken: boolean;
   /**
@@ -27,22 +35,6 @@ export interface HttpConfig {
 
 const optionalInt = (o: ConfigObject, name: string, key: string, min: number) =>
   o[name] === undefined ? {} : { [name]: readInt(o[name], `${key}.${name}`, 0, min) };
-
-function resolveRateLimit(value: unknown): HttpConfig["rateLimit"] {
-  if (value === false) return false;
-  if (value !== undefined && (typeof value !== "object" || value === null || Array.isArray(value)))
-    throw new ConfigError("Expected false or { ratePerSecond, burst } for limits.rateLimit", {
-      option: "limits.rateLimit",
-    });
-  const o = (value ?? {}) as ConfigObject;
-  const ratePerSecond = o.ratePerSecond ?? 10;
-  if (typeof ratePerSecond !== "number" || !(ratePerSecond > 0) || !Number.isFinite(ratePerSecond))
-    throw new ConfigError(
-      `Expected a positive number for limits.rateLimit.ratePerSecond but received ${JSON.stringify(ratePerSecond)}`,
-      { option: "limits.rateLimit.ratePerSecond" },
-    );
-  return { ratePerSecond, burst: readInt(o.burst, "limits.rateLimit.burst", 50, 1) };
-}
 
 function resolveFreeze(value: unknown): HttpConfig["freezeLegacy"] {
   if (value === undefined) return "startup";
@@ -63,6 +55,11 @@ function resolveFreeze(value: unknown): HttpConfig["freezeLegacy"] {
   return { after };
 }
 
+const hasCacheShards = (c: ConfigObject): boolean => {
+  const redis = (c.cache as { redis?: { shards?: unknown } } | undefined)?.redis;
+  return Array.isArray(redis?.shards) && redis.shards.length > 0;
+};
+
 /** @internal */
 export function resolveHttp(
   c: ConfigObject,
@@ -79,7 +76,8 @@ export function resolveHttp(
     ...optionalInt(limits, "uploadIdleTimeoutMs", "limits", 1),
     ...optionalInt(limits, "writeStallTimeoutMs", "limits", 1),
     ...optionalInt(limits, "maxConcurrentUploadsPerUser", "limits", 1),
-    rateLimit: resolveRateLimit(limits.rateLimit),
+    rateLimit: resolveRateLimit(limits.rateLimit, hasCacheShards(c)),
+    ...(limits.quotas !== undefined && { quotas: resolveQuotas(limits.quotas) }),
     allowQueryToken: readBool(auth.allowQueryToken, "auth.allowQueryToken", true),
     freezeLegacy: resolveFreeze(c.freezeLegacy),
   };

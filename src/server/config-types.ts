@@ -1,9 +1,11 @@
 // The validated configuration of the media server, as `resolveConfig` returns it.
 import type { HttpConfig } from "./config-http.js";
 import type { BackgroundConfig } from "./config-background.js";
+import type { MetricsConfig } from "./config-metrics.js";
 import type { FederationConfig, ListenTlsConfig } from "./config-federation.js";
 import type { MediaKind } from "../index.js";
 import type { MediaServerRole } from "./roles.js";
+import type { VideoThumbnailOptions } from "../thumbnail/index.js";
 
 /**
  * One `datastores[]` entry: where blobs of the listed kinds are written. Other keys are the
@@ -64,6 +66,8 @@ export interface ThumbnailsConfig {
   maxSourceMemoryBytes?: number;
   /** Dynamic (unconfigured) sizes stored per media when `dynamic` is on. */
   maxDynamicPerMedia?: number;
+  /** `thumbnails.video`: video poster frames with a sandboxed ffmpeg (see config-video.ts). */
+  video?: VideoThumbnailOptions;
 }
 
 /** `previews`: URL previews through the SSRF guard (CIDR allow/deny lists). */
@@ -111,6 +115,8 @@ export interface MediaServerConfig {
    * default, in this order.
    */
   roles: MediaServerRole[];
+  /** Prometheus metrics on a listener of their own (`metrics.listen`). */
+  metrics: MetricsConfig;
 }
 
 /** The environment variables the configuration reads. */
@@ -126,6 +132,7 @@ export interface ConfigEnv {
 
 export type { HttpConfig } from "./config-http.js";
 export type { BackgroundConfig } from "./config-background.js";
+export type { MetricsConfig } from "./config-metrics.js";
 export type {
   FederationConfig,
   ListenTlsConfig,

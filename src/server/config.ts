@@ -11,6 +11,8 @@ import { parseMachineId } from "../ids/index.js";
 import { resolveHttp } from "./config-http.js";
 import { resolveShutdown } from "./shutdown.js";
 import { resolveBackground } from "./config-background.js";
+import { resolveVideoThumbnails } from "./config-video.js";
+import { resolveMetrics } from "./config-metrics.js";
 import { resolveRoles } from "./roles.js";
 import type {
   AuthConfig,
@@ -64,6 +66,7 @@ const TOP_LEVEL_KEYS = [
   "shutdown",
   "background",
   "roles",
+  "metrics",
 ] as const;
 
 /**
@@ -157,6 +160,7 @@ export function resolveConfig(raw: unknown, options: ResolveConfigOptions = {}):
     shutdown: resolveShutdown(readObject(c.shutdown, "shutdown")),
     background: resolveBackground(c.background),
     roles: resolveRoles(c.roles),
+    metrics: resolveMetrics(c.metrics),
   };
 }
 
@@ -307,6 +311,9 @@ function resolveThumbnails(thumbnails: ConfigObject): ThumbnailsConfig {
         "thumbnails.maxSourceMemoryBytes",
         0,
       ),
+    }),
+    ...(thumbnails.video !== undefined && {
+      video: resolveVideoThumbnails(thumbnails.video),
     }),
     ...(thumbnails.maxDynamicPerMedia !== undefined && {
       maxDynamicPerMedia: readInt(

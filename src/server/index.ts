@@ -30,13 +30,21 @@ export type {
   HttpConfig,
   ListenTlsConfig,
   MediaServerConfig,
+  MetricsConfig,
   PreviewsConfig,
   ThumbnailsConfig,
   TrustedKeyServerConfig,
 } from "./config-types.js";
+export type { DownloadBucketConfig, QuotaConfig, RateLimitConfig } from "./config-quota.js";
 export type { MediaKind } from "../index.js";
+export type { VideoThumbnailOptions } from "../thumbnail/index.js";
 export type { MediaServerRole } from "./roles.js";
-export { jsonLineLogger, type LogStreams, type ServerLogger } from "./logger.js";
+export {
+  jsonLineLogger,
+  type JsonLineLoggerOptions,
+  type LogStreams,
+  type ServerLogger,
+} from "./logger.js";
 export { startMediaServer, type MediaServer, type StartMediaServerOptions } from "./start.js";
 export type { ReloadResult } from "./reload.js";
 // The repository and the types it names, for `MediaServer.repository`.

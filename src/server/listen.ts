@@ -10,6 +10,7 @@ import { ConfigError } from "../index.js";
 import { applyServerTimeouts, type ServerTimeouts } from "../http/index.js";
 import type { ServerLogger } from "./logger.js";
 import type { Readiness } from "./readiness.js";
+import { withRequestId } from "./request-id.js";
 import { InFlight } from "./shutdown.js";
 
 /** The media handler's shape: resolves to false when the request is not a media route. */
@@ -108,15 +109,17 @@ export async function listen(
       sendJson(res, 200, JSON.stringify(serverKeys()));
       return;
     }
-    const work = handler(req, res).then(
-      (handled) => {
-        if (!handled) sendJson(res, 404, NOT_FOUND);
-      },
-      (err: unknown) => {
-        logger.error("request failed", { err: String(err) });
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-        res.end(INTERNAL);
-      },
+    const work = withRequestId(req, res, () =>
+      handler(req, res).then(
+        (handled) => {
+          if (!handled) sendJson(res, 404, NOT_FOUND);
+        },
+        (err: unknown) => {
+          logger.error("request failed", { err: String(err) });
+          if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+          res.end(INTERNAL);
+        },
+      ),
     );
     inFlight.track(res, work);
   };

@@ -14,7 +14,7 @@ import { createServerAuth, type ServerAuth } from "./auth.js";
 import type { ServerBackground } from "./background.js";
 import type { MediaServerConfig } from "./config-types.js";
 import type { ServerDatastores } from "./datastores.js";
-import { handlerOptions } from "./handler.js";
+import type { ServerLimits } from "./limits.js";
 import type { ServerLogger } from "./logger.js";
 import { routesOfRoles, type MediaServerRole } from "./roles.js";
 
@@ -56,14 +56,13 @@ export interface LiveSettings {
 }
 
 /** @internal */
-export function createLiveSettings(config: MediaServerConfig, logger: ServerLogger): LiveSettings {
+export function createLiveSettings(config: MediaServerConfig, limits: ServerLimits): LiveSettings {
   let auth = createServerAuth(config.auth, config.serverName);
-  let limiter: RateLimit | undefined;
   let roles: readonly MediaServerRole[] = config.roles;
   let serves = routesOfRoles(roles);
   const live: LiveSettings = {
     check: (token) => auth.check(token),
-    rateLimit: (context) => limiter?.(context),
+    rateLimit: limits.rateLimit,
     routes: (route) => serves(route),
     get roles() {
       return roles;
@@ -74,14 +73,13 @@ export function createLiveSettings(config: MediaServerConfig, logger: ServerLogg
       live.devToken = auth.devToken;
     },
     setRateLimit(next) {
-      limiter = handlerOptions(next.http, live.check, logger).rateLimit;
+      limits.set(next);
     },
     setRoles(next) {
       roles = next;
       serves = routesOfRoles(next);
     },
   };
-  live.setRateLimit(config);
   return live;
 }
 

@@ -40,7 +40,7 @@ export function createServerRepository(
     }),
   );
   const thumbnailer = config.thumbnails.enabled
-    ? buildFromConfig("thumbnails", () => createServerThumbnailer(config.thumbnails))
+    ? buildFromConfig("thumbnails", () => createServerThumbnailer(config.thumbnails, logger))
     : undefined;
   const previews = config.previews.enabled
     ? buildFromConfig("previews", () => createServerPreviews(config.previews))
@@ -74,8 +74,10 @@ export function createServerRepository(
   );
 }
 
-function createServerThumbnailer(thumbnails: ThumbnailsConfig): Thumbnailer {
+function createServerThumbnailer(thumbnails: ThumbnailsConfig, logger: ServerLogger): Thumbnailer {
   return createThumbnailer({
+    logger,
+    ...(thumbnails.video && { video: thumbnails.video }),
     ...(thumbnails.sizes && { sizes: thumbnails.sizes }),
     ...(thumbnails.maxPixels !== undefined && { maxPixels: thumbnails.maxPixels }),
     ...(thumbnails.animated !== undefined && { animated: thumbnails.animated }),

@@ -27,6 +27,8 @@ export const ALL_ROLES: readonly MediaServerRole[] = [
  */
 const ROUTE_ROLES: Readonly<Record<MediaRouteName, readonly MediaServerRole[]>> = {
   config: ["upload", "download"],
+  // MSC4034's usage sits beside the limits `config` reports.
+  usage: ["upload", "download"],
   upload: ["upload"],
   create: ["upload"],
   upload_pending: ["upload"],
@@ -39,6 +41,18 @@ const ROUTE_ROLES: Readonly<Record<MediaRouteName, readonly MediaServerRole[]>> 
   admin_unquarantine: ["admin"],
   admin_delete: ["admin"],
   admin_purge_remote: ["admin"],
+  admin_media_info: ["admin"],
+  admin_protect: ["admin"],
+  admin_unprotect: ["admin"],
+  admin_quarantine_user: ["admin"],
+  admin_quarantine_room: ["admin"],
+  admin_quarantine_sha256: ["admin"],
+  admin_unquarantine_sha256: ["admin"],
+  admin_delete_local: ["admin"],
+  admin_user_media: ["admin"],
+  admin_delete_user_media: ["admin"],
+  admin_export_user_media: ["admin"],
+  admin_user_media_statistics: ["admin"],
 };
 
 /** `roles` of the config: a non-empty list of known roles; absent is every role. @internal */

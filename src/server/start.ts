@@ -7,9 +7,11 @@ import { createServerCache } from "./cache.js";
 import type { MediaServerConfig } from "./config-types.js";
 import { buildFromConfig } from "./config-values.js";
 import { handlerOptions } from "./handler.js";
+import { createServerLimits } from "./limits.js";
 import { createServerDatastore, sweepTemporaryFiles } from "./datastores.js";
 import { listen } from "./listen.js";
-import { jsonLineLogger, type ServerLogger } from "./logger.js";
+import { startMetricsListener } from "./metrics.js";
+import { contextualLogger, jsonLineLogger, type ServerLogger } from "./logger.js";
 import { createServerFederation } from "./federation.js";
 import { createServerMetadata } from "./metadata.js";
 import { createServerRepository } from "./repository.js";
@@ -20,7 +22,10 @@ import { createLiveSettings, createReloader, type ReloadResult } from "./reload.
 
 /** Options of {@link startMediaServer}. */
 export interface StartMediaServerOptions {
-  /** @defaultValue JSON lines on stdout (info) and stderr (warnings, errors) */
+  /**
+   * Any logger with this interface; its lines are cleaned of tokens and tagged with the
+   * request ID. @defaultValue {@link jsonLineLogger} on stdout (info) and stderr (warnings, errors)
+   */
   logger?: ServerLogger;
   /**
    * How {@link MediaServer.reload} reads the config again, e.g.
@@ -36,6 +41,8 @@ export interface MediaServer {
   readonly repository: MediaRepository;
   /** The machine ID in use (leased in Redis when `cache.redis` is configured). */
   readonly machineId: number;
+  /** `http://host:port/metrics` when `metrics.listen` is set. */
+  readonly metricsUrl: string | undefined;
   /** The roles this process serves (`roles` of the config in force). */
   readonly roles: readonly MediaServerRole[];
   /** Development token printed at start when no auth was configured. */
@@ -74,9 +81,11 @@ export async function startMediaServer(
   config: MediaServerConfig,
   options: StartMediaServerOptions = {},
 ): Promise<MediaServer> {
-  const logger = options.logger ?? jsonLineLogger(process);
+  const logger = contextualLogger(options.logger ?? jsonLineLogger(process));
   const shutdown = new ShutdownStack(logger);
   try {
+    // Subscribed before anything publishes, so the first events are counted too.
+    const metricsUrl = await startMetricsListener(config.metrics, shutdown, logger);
     // Datastores first: they do no I/O, so a refused driver option stops the start early.
     const datastore = createServerDatastore(config.datastores, shutdown);
     await sweepTemporaryFiles(datastore, logger);
@@ -89,11 +98,15 @@ export async function startMediaServer(
     shutdown.push(() => repository.close());
     const jobParts = { coordinator, repository, metadata, datastore };
     const background = startBackground(config, jobParts, shutdown, logger);
-    const live = createLiveSettings(config, logger);
+    const limits = createServerLimits(config, shutdown, logger);
+    await limits.connect();
+    const live = createLiveSettings(config, limits);
     const handler = buildFromConfig("limits", () =>
       createMediaHandler(repository, {
         ...handlerOptions(config.http, live.check, logger),
         rateLimit: live.rateLimit, // replaced on reload
+        downloadLimit: limits.downloadLimit,
+        ...(limits.quotas && { quotas: limits.quotas }),
         routes: live.routes, // the roles in force, changed on reload
         // Inbound federation is verified here (X-Matrix against the origin's published keys).
         ...(federation && { authenticateServer: (req) => federation.authenticateServer(req) }),
@@ -127,6 +140,7 @@ export async function startMediaServer(
     const { devToken } = live;
     return {
       url: server.url,
+      metricsUrl,
       repository,
       machineId,
       get roles() {

@@ -4,6 +4,7 @@
 import { describe, it } from "node:test";
 import { ConfigError } from "../errors.js";
 import type { MetadataStore } from "../metadata/types.js";
+import { adminCases, type MetadataAdminCase } from "./metadata/admin.js";
 import type { MetadataCaseContext, MetadataCases } from "./metadata/fixtures.js";
 import { hardeningCases, type MetadataHardeningCase } from "./metadata/hardening.js";
 import { listingCases, type MetadataListingCase } from "./metadata/listing.js";
@@ -19,6 +20,7 @@ import { backgroundCases, type MetadataBackgroundCase } from "./metadata/backgro
 
 export type { MetadataCaseContext } from "./metadata/fixtures.js";
 export type {
+  MetadataAdminCase,
   MetadataHardeningCase,
   MetadataListingCase,
   MetadataPendingCase,
@@ -54,6 +56,7 @@ const GROUPS = {
   pending: pendingCases,
   "thumbnails-and-previews": thumbnailsAndPreviewsCases,
   usage: usageCases,
+  admin: adminCases,
   hardening: hardeningCases,
   "background-jobs": backgroundCases,
 } satisfies Record<string, MetadataCases<string>>;
@@ -66,6 +69,7 @@ export type MetadataConformanceGroup =
   | "pending"
   | "thumbnails-and-previews"
   | "usage"
+  | "admin"
   | "hardening"
   | "background-jobs";
 
@@ -77,6 +81,7 @@ export type MetadataConformanceCase =
   | MetadataPendingCase
   | MetadataThumbnailsAndPreviewsCase
   | MetadataUsageCase
+  | MetadataAdminCase
   | MetadataHardeningCase
   | MetadataBackgroundCase;
 

@@ -1,7 +1,8 @@
 /**
  * The thumbnailer: a hardened sharp (libvips) pipeline with Matrix spec semantics.
  *
- * Only sniffed JPEG, PNG/APNG, GIF, WebP and AVIF reach a decoder; pixel, frame and byte
+ * Only sniffed JPEG, PNG/APNG, GIF, WebP and AVIF reach a decoder (and MP4, QuickTime, WebM
+ * and Matroska videos a sandboxed ffmpeg, whose poster frame then takes the same path); pixel, frame and byte
  * limits are checked from the header before decoding; EXIF orientation is applied before
  * cropping; metadata is stripped and colour converted to sRGB; thumbnails are never
  * upscaled; `generateAll` derives every configured size from one decode.
@@ -32,10 +33,17 @@ export {
   type ThumbnailerOptions,
 } from "./options.js";
 export { THUMBNAIL_CHANNEL } from "./diagnostics.js";
+export {
+  DEFAULT_VIDEO_THUMBNAIL_OPTIONS,
+  type ThumbnailerLogger,
+  type VideoThumbnailOptions,
+} from "./video-options.js";
+export type { VideoSupport } from "./video.js";
 export { DEFAULT_THUMBNAIL_SIZES, outputDimensions } from "./sizes.js";
 export type {
   Dimensions,
   GenerateAllOptions,
+  ImageSourceType,
   ThumbnailContentType,
   ThumbnailMethod,
   ThumbnailPlaceholder,
@@ -48,4 +56,5 @@ export type {
   ThumbnailSourceLoader,
   ThumbnailSourceType,
   Thumbnailer,
+  VideoSourceType,
 } from "./types.js";

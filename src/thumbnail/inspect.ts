@@ -4,10 +4,10 @@ import { MediaError } from "../errors.js";
 import { apngInfo } from "./apng.js";
 import { atStage, toMediaError } from "./diagnostics.js";
 import type { ThumbnailerSettings } from "./options.js";
-import type { ThumbnailProbe, ThumbnailSourceType } from "./types.js";
+import type { ImageSourceType, ThumbnailProbe } from "./types.js";
 
 /** Sniffed type → the libvips loader family that must have recognised it. */
-const ALLOWED: Record<ThumbnailSourceType, string> = {
+const ALLOWED: Record<ImageSourceType, string> = {
   "image/jpeg": "jpeg",
   "image/png": "png",
   "image/apng": "png",
@@ -72,9 +72,9 @@ function checkBytes(source: Buffer, maxSourceBytes: number): void {
 }
 
 /** The type the bytes really have; the declared type is never trusted. */
-async function sniff(source: Buffer): Promise<ThumbnailSourceType> {
+async function sniff(source: Buffer): Promise<ImageSourceType> {
   const sniffed = source.length === 0 ? undefined : await fileTypeFromBuffer(source);
-  const mime = sniffed?.mime as ThumbnailSourceType | undefined;
+  const mime = sniffed?.mime as ImageSourceType | undefined;
   if (mime === undefined || !Object.hasOwn(ALLOWED, mime)) {
     throw atStage(
       "sniff",
@@ -91,7 +91,7 @@ async function sniff(source: Buffer): Promise<ThumbnailSourceType> {
 /** A header read by the loader the sniffed type calls for; no pixel is decoded. */
 async function readImageHeader(
   source: Buffer,
-  mime: ThumbnailSourceType,
+  mime: ImageSourceType,
   limits: InspectLimits,
 ): Promise<InspectedSource> {
   let meta: Metadata;

@@ -2,6 +2,13 @@ import { availableParallelism } from "node:os";
 import { ConfigError, MediaError } from "../errors.js";
 import { DEFAULT_THUMBNAIL_SIZES, describeInvalidRequest } from "./sizes.js";
 import type { ThumbnailRequest, ThumbnailSize } from "./types.js";
+import {
+  DEFAULT_VIDEO_THUMBNAIL_OPTIONS,
+  resolveVideoOptions,
+  type ThumbnailerLogger,
+  type VideoSettings,
+  type VideoThumbnailOptions,
+} from "./video-options.js";
 
 /** Bounds of dynamic (on-demand, arbitrary) thumbnail sizes. */
 export interface DynamicThumbnailBounds {
@@ -108,6 +115,17 @@ export interface ThumbnailerOptions {
    */
   blockLoaders?: boolean;
   /**
+   * Poster-frame thumbnails of MP4, QuickTime, WebM and Matroska videos with a sandboxed
+   * ffmpeg; see {@link VideoThumbnailOptions}.
+   * @defaultValue {@link DEFAULT_VIDEO_THUMBNAIL_OPTIONS}
+   */
+  video?: VideoThumbnailOptions;
+  /**
+   * Where one-line notices go (video thumbnails unavailable).
+   * @defaultValue `process.emitWarning`
+   */
+  logger?: ThumbnailerLogger;
+  /**
    * Clock used for the durations published on the diagnostics channel.
    * @defaultValue performance.now
    */
@@ -154,6 +172,8 @@ export const DEFAULT_THUMBNAILER_OPTIONS = Object.freeze({
   webpQuality: 75,
   /** @defaultValue true */
   blockLoaders: true,
+  /** @defaultValue {@link DEFAULT_VIDEO_THUMBNAIL_OPTIONS} */
+  video: DEFAULT_VIDEO_THUMBNAIL_OPTIONS,
 } as const);
 
 /**
@@ -183,6 +203,8 @@ export interface ThumbnailerSettings {
   readonly jpegQuality: number;
   readonly webpQuality: number;
   readonly blockLoaders: boolean;
+  readonly video: VideoSettings;
+  readonly logger: ThumbnailerLogger | undefined;
   readonly now: () => number;
 }
 
@@ -269,6 +291,11 @@ export function resolveThumbnailerOptions(options: ThumbnailerOptions = {}): Thu
   const sizes = validateSizes(options.sizes ?? d.sizes);
   const now = options.now ?? (() => performance.now());
   if (typeof now !== "function") throw refuse("now", "a function", now);
+  const timeoutMs = integer("timeoutMs", options.timeoutMs ?? d.timeoutMs, 1);
+  const logger = options.logger;
+  if (logger !== undefined && typeof logger?.warn !== "function") {
+    throw refuse("logger", "an object with a warn method", logger);
+  }
   return Object.freeze({
     sizes,
     maxPixels: integer("maxPixels", options.maxPixels ?? d.maxPixels, 1),
@@ -279,7 +306,7 @@ export function resolveThumbnailerOptions(options: ThumbnailerOptions = {}): Thu
       options.maxAnimationPixels ?? d.maxAnimationPixels,
       1,
     ),
-    timeoutMs: integer("timeoutMs", options.timeoutMs ?? d.timeoutMs, 1),
+    timeoutMs,
     concurrency: integer("concurrency", options.concurrency ?? d.concurrency, 1, 1024),
     maxQueue: integer("maxQueue", options.maxQueue ?? d.maxQueue, 0),
     animated: boolean("animated", options.animated ?? d.animated),
@@ -292,6 +319,8 @@ export function resolveThumbnailerOptions(options: ThumbnailerOptions = {}): Thu
     jpegQuality: integer("jpegQuality", options.jpegQuality ?? d.jpegQuality, 1, 100),
     webpQuality: integer("webpQuality", options.webpQuality ?? d.webpQuality, 1, 100),
     blockLoaders: boolean("blockLoaders", options.blockLoaders ?? d.blockLoaders),
+    video: resolveVideoOptions(options.video, timeoutMs),
+    logger,
     now,
   });
 }

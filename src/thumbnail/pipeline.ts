@@ -1,6 +1,7 @@
 import sharp, { type Sharp, type SharpOptions, type TimeoutOptions } from "sharp";
 import { decodeApng } from "./apng.js";
 import type { InspectedSource } from "./inspect.js";
+import { orientedFrames } from "./orient.js";
 import type { ThumbnailerSettings } from "./options.js";
 import { outputDimensions, scaleFactor } from "./sizes.js";
 import type {
@@ -67,9 +68,11 @@ export function planDecode(
   s: PipelineSettings,
 ): DecodePlan {
   const base: SharpOptions = { failOn: s.failOn, autoOrient: true, limitInputPixels: s.maxPixels };
-  // Rotating a stack of frames is unsupported by libvips, and animated sources with an
-  // EXIF orientation are vanishingly rare: those get a still.
-  if (wantAnimated && s.animated && info.animated && info.orientation === 1) {
+  // libvips cannot rotate a stack of frames: an animated source with an EXIF orientation is
+  // decoded unrotated and turned frame by frame (see `open`); APNG, composed by hand, is
+  // not, so an oriented APNG still gets a still.
+  const turnable = info.orientation === 1 || info.mime !== "image/apng";
+  if (wantAnimated && s.animated && info.animated && turnable) {
     const frames = Math.min(
       info.frames,
       s.maxFrames,
@@ -88,7 +91,8 @@ export function planDecode(
 
 /**
  * The decode of `source` for a plan. Animated APNG is composed frame by frame (libvips only
- * reads its default image) and comes back already shrunk by `factor`.
+ * reads its default image), and an animated source with an EXIF orientation is turned frame
+ * by frame; both come back already shrunk by `factor`.
  */
 async function open(
   source: Buffer,
@@ -97,13 +101,25 @@ async function open(
   factor: number,
   s: PipelineSettings,
 ): Promise<{ image: Sharp; frames: number; shrunk: boolean }> {
-  if (!(plan.animated && info.mime === "image/apng")) {
-    return { image: sharp(source, plan.options), frames: plan.frames, shrunk: false };
-  }
   const work = {
     width: Math.min(info.width, Math.max(1, Math.ceil(info.width * factor))),
     height: Math.min(info.height, Math.max(1, Math.ceil(info.height * factor))),
   };
+  if (plan.animated && info.orientation !== 1 && info.mime !== "image/apng") {
+    const quarter = info.orientation >= 5;
+    const stored = quarter ? { width: work.height, height: work.width } : work;
+    const turned = await orientedFrames(
+      source,
+      plan.options,
+      plan.frames,
+      info.orientation,
+      stored,
+    );
+    return { ...turned, shrunk: true };
+  }
+  if (!(plan.animated && info.mime === "image/apng")) {
+    return { image: sharp(source, plan.options), frames: plan.frames, shrunk: false };
+  }
   const frames = await decodeApng(source, plan.frames, work, {
     failOn: s.failOn,
     limitInputPixels: s.maxPixels,

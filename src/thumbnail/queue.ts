@@ -1,3 +1,4 @@
+import { channel } from "node:diagnostics_channel";
 import { MediaError } from "../errors.js";
 import { atStage } from "./diagnostics.js";
 import type { ThumbnailQueueStats } from "./types.js";
@@ -14,6 +15,10 @@ export interface JobQueue {
   stats(): ThumbnailQueueStats;
 }
 
+// `{ queue, active, queued }` after every change, for a queue-depth gauge (metrics subpath).
+const queueChannel = channel("matrix-media-kit:thumbnail:queue");
+let queueIds = 0;
+
 /** @internal */
 export function createJobQueue(
   concurrency: number,
@@ -22,6 +27,11 @@ export function createJobQueue(
 ): JobQueue {
   let active = 0;
   const waiting: Array<() => void> = [];
+  const queue = ++queueIds;
+  const changed = (): void => {
+    if (queueChannel.hasSubscribers)
+      queueChannel.publish({ queue, active, queued: waiting.length });
+  };
 
   const makeRelease = (): (() => void) => {
     let released = false;
@@ -33,6 +43,7 @@ export function createJobQueue(
       // cannot overtake the queue.
       if (next) next();
       else active--;
+      changed();
     };
   };
 
@@ -40,6 +51,7 @@ export function createJobQueue(
     async acquire(): Promise<() => void> {
       if (active < concurrency) {
         active++;
+        changed();
         return makeRelease();
       }
       if (waiting.length >= maxQueue) {
@@ -49,7 +61,9 @@ export function createJobQueue(
           { status: 503, retryAfterMs },
         );
       }
-      await new Promise<void>((resolve) => waiting.push(resolve));
+      const admitted = new Promise<void>((resolve) => waiting.push(resolve));
+      changed();
+      await admitted;
       return makeRelease();
     },
     stats: () => ({ active, queued: waiting.length }),

@@ -1,5 +1,5 @@
 import { createDiagnostics, type ThumbnailDiagnostics } from "./diagnostics.js";
-import { blockForeignLoaders, inspect, toProbe } from "./inspect.js";
+import { blockForeignLoaders, inspect, toProbe, type InspectedSource } from "./inspect.js";
 import {
   checkRequest,
   resolveThumbnailerOptions,
@@ -10,20 +10,24 @@ import { decodeForSizes, libvipsTimeout, openStill, renderOne } from "./pipeline
 import { attachToSmallest, blurhashOf } from "./placeholder.js";
 import { createJobQueue, runAdmitted, type JobQueue } from "./queue.js";
 import { selectSize } from "./sizes.js";
+import { createVideoExtractor, type VideoExtractor } from "./video.js";
+import { isVideoType, sniffVideo } from "./video-sniff.js";
 import type {
   GenerateAllOptions,
   ThumbnailPlaceholder,
+  ThumbnailProbe,
   ThumbnailRequest,
   ThumbnailResult,
   ThumbnailSource,
   Thumbnailer,
 } from "./types.js";
 
-/** What one thumbnailer holds: its settings, its queue and its diagnostics. */
+/** What one thumbnailer holds: its settings, its queue, its diagnostics and video extractor. */
 interface ThumbnailerState {
   readonly settings: ThumbnailerSettings;
   readonly queue: JobQueue;
   readonly diagnostics: ThumbnailDiagnostics;
+  readonly video: VideoExtractor;
 }
 
 /** A failure of the caller's loader: its own error, handed back as it is. */
@@ -43,6 +47,43 @@ async function bytesOf(source: ThumbnailSource): Promise<Buffer> {
   }
 }
 
+/**
+ * The image the pipeline works on and what is known of it: the source itself, or for a
+ * sniffed video its poster frame (a PNG in display orientation), reported under the video's
+ * MIME type. With video off, a video reaches `inspect`, which refuses its type.
+ */
+async function open(
+  state: ThumbnailerState,
+  source: ThumbnailSource,
+): Promise<{ bytes: Buffer; info: InspectedSource }> {
+  const { settings: s } = state;
+  const bytes = await bytesOf(source);
+  const video = s.video.enabled && bytes instanceof Uint8Array ? sniffVideo(bytes) : undefined;
+  if (video === undefined) return { bytes, info: await inspect(bytes, s) };
+  const { frame } = await state.video.posterFrame(bytes, video);
+  const info = await inspect(frame, { ...s, maxSourceBytes: s.video.maxFrameBytes });
+  return { bytes: frame, info: { ...info, mime: video.mime } };
+}
+
+async function probe(state: ThumbnailerState, source: Buffer): Promise<ThumbnailProbe> {
+  const { settings: s } = state;
+  const video = s.video.enabled && source instanceof Uint8Array ? sniffVideo(source) : undefined;
+  if (video === undefined) return toProbe(await inspect(source, s));
+  // ffprobe is a process: it takes a queue slot like any decode.
+  const header = await runAdmitted(state.queue, s.timeoutMs, () =>
+    state.video.header(source, video),
+  );
+  return {
+    mime: video.mime,
+    width: header.width,
+    height: header.height,
+    frames: 1,
+    animated: false,
+    hasAlpha: false,
+    orientation: 1,
+  };
+}
+
 async function generate(
   state: ThumbnailerState,
   source: ThumbnailSource,
@@ -52,8 +93,7 @@ async function generate(
   checkRequest(request);
   return runAdmitted(state.queue, s.timeoutMs, async () => {
     const started = s.now();
-    const bytes = await bytesOf(source);
-    const info = await inspect(bytes, s);
+    const { bytes, info } = await open(state, source);
     const result = await renderOne(bytes, info, request, s);
     diagnostics.done("generate", info.mime, started, 1, result.animated);
     return result;
@@ -69,8 +109,7 @@ async function generateAll(
   const withBlurhash = options.blurhash ?? s.placeholder === "blurhash";
   return runAdmitted(state.queue, s.timeoutMs, async () => {
     const started = s.now();
-    const bytes = await bytesOf(source);
-    const info = await inspect(bytes, s);
+    const { bytes, info } = await open(state, source);
     const decoded = await decodeForSizes(bytes, info, s.sizes, options.animated === true, s);
     const thumbnails = Promise.all(s.sizes.map((size) => decoded.render(size)));
     const placeholder = withBlurhash
@@ -88,8 +127,8 @@ async function placeholder(state: ThumbnailerState, source: Buffer): Promise<Thu
   const { settings: s, diagnostics } = state;
   return runAdmitted(state.queue, s.timeoutMs, async () => {
     const started = s.now();
-    const info = await inspect(source, s);
-    const { blurhash } = await blurhashOf(openStill(source, info, s), libvipsTimeout(s));
+    const { bytes, info } = await open(state, source);
+    const { blurhash } = await blurhashOf(openStill(bytes, info, s), libvipsTimeout(s));
     diagnostics.done("placeholder", info.mime, started, 1, false);
     return { blurhash, width: info.width, height: info.height };
   });
@@ -100,6 +139,12 @@ async function placeholder(state: ThumbnailerState, source: Buffer): Promise<Thu
  * GIF, WebP and AVIF reach a decoder, checks pixel, frame and byte limits from the header
  * before decoding, applies EXIF orientation before cropping, strips metadata, converts to
  * sRGB, never upscales, and bounds concurrency with a queue that refuses work when full.
+ *
+ * MP4, QuickTime, WebM and Matroska videos (sniffed) get a poster frame from a sandboxed
+ * ffmpeg (see {@link VideoThumbnailOptions} and docs/thumbnail.md): a private temp file, only
+ * the sniffed demuxer and the probed decoder, local files only, a wall-clock deadline that
+ * kills the process group, CPU and memory rlimits. The frame, in display orientation, then
+ * takes the images' pipeline; ffmpeg runs take the same queue slots as image decodes.
  *
  * All refusals are `MediaError`s (from `matrix-media-kit`): a sniffed type outside the
  * allowlist is 400 `M_UNSUPPORTED`; too many bytes or pixels 413 `M_TOO_LARGE`; corrupt or
@@ -127,6 +172,8 @@ async function placeholder(state: ThumbnailerState, source: Buffer): Promise<Thu
  * const one = await thumbnailer.generate(photo, { ...size, animated: false });
  * // Admit, then load: the file is read only once a slot is free.
  * const later = await thumbnailer.generate(() => readFile("photo.jpg"), size);
+ * // Videos: a poster frame, then the same sizes.
+ * const clip = await thumbnailer.generateAll(await readFile("clip.mp4"));
  * ```
  */
 export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer {
@@ -138,7 +185,8 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
     Math.min(settings.timeoutMs, 1000),
   );
   const diagnostics = createDiagnostics(settings.now);
-  const state: ThumbnailerState = { settings, queue, diagnostics };
+  const video = createVideoExtractor(settings.video, settings.maxPixels, settings.logger);
+  const state: ThumbnailerState = { settings, queue, diagnostics, video };
   // Every entry point converts what it throws into a client-safe MediaError, published once;
   // a loader's own failure is the caller's, not a refusal of the image.
   const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -152,11 +200,18 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
 
   return {
     sizes: settings.sizes,
-    maxSourceBytes: settings.maxSourceBytes,
+    maxSourceBytes: Math.max(
+      settings.maxSourceBytes,
+      settings.video.enabled ? settings.video.maxInputBytes : 0,
+    ),
+    maxSourceBytesFor: (contentType) =>
+      settings.video.enabled && isVideoType(baseType(contentType))
+        ? settings.video.maxInputBytes
+        : settings.maxSourceBytes,
     acceptsSourceLoader: true,
     generate: (source, request) => guarded(() => generate(state, source, request)),
     generateAll: (source, opts = {}) => guarded(() => generateAll(state, source, opts)),
-    probe: (source) => guarded(async () => toProbe(await inspect(source, settings))),
+    probe: (source) => guarded(() => probe(state, source)),
     placeholder: (source) => guarded(() => placeholder(state, source)),
     pickSize(request, source) {
       try {
@@ -175,5 +230,10 @@ export function createThumbnailer(options: ThumbnailerOptions = {}): Thumbnailer
       return selectSize(settings.sizes, request, source);
     },
     stats: () => queue.stats(),
+    videoSupport: () => video.support(),
   };
 }
+
+/** `video/mp4` of `Video/MP4; codecs="avc1"`. */
+const baseType = (contentType: string): string =>
+  (contentType.split(";")[0] ?? "").trim().toLowerCase();

@@ -1,3 +1,5 @@
+import type { VideoSupport } from "./video.js";
+
 /** `crop` fills the requested box (centre crop); `scale` fits inside it. */
 export type ThumbnailMethod = "crop" | "scale";
 
@@ -55,9 +57,15 @@ export interface Dimensions {
 /** The MIME types a thumbnail can have. */
 export type ThumbnailContentType = "image/jpeg" | "image/png" | "image/webp";
 
-/** The MIME types the thumbnailer accepts as input (sniffed from the bytes). */
-export type ThumbnailSourceType =
+/** The image MIME types the thumbnailer decodes with sharp (sniffed from the bytes). */
+export type ImageSourceType =
   "image/jpeg" | "image/png" | "image/apng" | "image/gif" | "image/webp" | "image/avif";
+
+/** The video MIME types the thumbnailer takes a poster frame of with ffmpeg (sniffed). */
+export type VideoSourceType = "video/mp4" | "video/quicktime" | "video/webm" | "video/x-matroska";
+
+/** The MIME types the thumbnailer accepts as input (sniffed from the bytes). */
+export type ThumbnailSourceType = ImageSourceType | VideoSourceType;
 
 /**
  * One generated thumbnail.
@@ -114,7 +122,10 @@ export interface ThumbnailProbe {
   animated: boolean;
   /** True when the source has an alpha channel. */
   hasAlpha: boolean;
-  /** The EXIF orientation tag (1–8), 1 when absent. */
+  /**
+   * The EXIF orientation tag (1–8), 1 when absent. Always 1 for videos: their rotation
+   * (display matrix or `rotate` tag) is applied, and `width`/`height` are the displayed ones.
+   */
   orientation: number;
 }
 
@@ -177,8 +188,13 @@ export interface ThumbnailQueueStats {
 export interface Thumbnailer {
   /** The configured sizes, in the order given. */
   readonly sizes: readonly ThumbnailSize[];
-  /** The `maxSourceBytes` option: larger sources are refused with 413 `M_TOO_LARGE`. */
+  /**
+   * The largest source of any type (the larger of `maxSourceBytes` and, with video enabled,
+   * `video.maxInputBytes`): larger sources are refused with 413 `M_TOO_LARGE`.
+   */
   readonly maxSourceBytes: number;
+  /** The largest source of one content type: `video.maxInputBytes` for videos, else `maxSourceBytes`. */
+  maxSourceBytesFor(contentType: string): number;
   /**
    * Always true: `generate` and `generateAll` accept a {@link ThumbnailSourceLoader}, called
    * once the queue admits the job (a capability callers such as the repository look for).
@@ -210,4 +226,10 @@ export interface Thumbnailer {
   placeholder(source: Buffer): Promise<ThumbnailPlaceholder>;
   /** Current queue load. */
   stats(): ThumbnailQueueStats;
+  /**
+   * Whether video thumbnails can be made (ffmpeg and ffprobe run under the sandbox). Checked
+   * once, on the first call or the first video; when unavailable, one line is logged and
+   * videos are refused with 400 `M_UNSUPPORTED`, like any type without thumbnails.
+   */
+  videoSupport(): Promise<VideoSupport>;
 }

@@ -9,6 +9,7 @@ import sharp from "sharp";
 import { createClient } from "matrix-js-sdk";
 import { blobCacheKey } from "../../src/repository/index.js";
 import {
+  chunkedUpload,
   createFixture,
   request,
   SERVER_NAME,
@@ -441,27 +442,12 @@ for (const flavor of ["node", "express", "koa"] as Flavor[]) {
       assert.equal(withLength.status, 413);
       assert.equal(withLength.json().errcode, "M_TOO_LARGE");
 
-      const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const url = new URL(f.baseUrl);
-        const req = http.request(
-          {
-            host: url.hostname,
-            port: url.port,
-            method: "POST",
-            path: "/_matrix/media/v3/upload",
-            agent: false,
-            headers: { Authorization: `Bearer ${TOKENS.alice}`, "Transfer-Encoding": "chunked" },
-          },
-          (res) => {
-            let body = "";
-            res.on("data", (c: Buffer) => (body += c.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-          },
-        );
-        req.on("error", reject);
-        for (let i = 0; i < over.length; i += 65536) req.write(over.subarray(i, i + 65536));
-        req.end();
-      });
+      const chunked = await chunkedUpload(
+        f.baseUrl,
+        (function* () {
+          for (let i = 0; i < over.length; i += 65536) yield over.subarray(i, i + 65536);
+        })(),
+      );
       assert.equal(chunked.status, 413);
       assert.equal(JSON.parse(chunked.body).errcode, "M_TOO_LARGE");
       await Promise.all(f.datastoreSpy.puts);

@@ -231,6 +231,37 @@ export function request(
   });
 }
 
+/** A chunked upload (no Content-Length) as alice, each chunk written after the previous. */
+export function chunkedUpload(
+  baseUrl: string,
+  chunks: Iterable<Buffer>,
+): Promise<{ status: number; body: string; json(): any }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: "POST",
+        path: "/_matrix/media/v3/upload",
+        agent: false,
+        headers: { Authorization: `Bearer ${TOKENS.alice}`, "Transfer-Encoding": "chunked" },
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body, json: () => JSON.parse(body) }),
+        );
+      },
+    );
+    // The server may answer and close before the whole body is written.
+    req.on("error", (err) => (err.message.includes("EPIPE") ? undefined : reject(err)));
+    for (const c of chunks) req.write(c);
+    req.end();
+  });
+}
+
 /** Uploads through the legacy v3 route; returns the media ID. */
 export async function upload(
   baseUrl: string,

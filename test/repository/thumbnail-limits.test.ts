@@ -184,6 +184,26 @@ describe("a source too large to thumbnail is 413 M_TOO_LARGE", () => {
     assert.equal(t.width, 96, "a source of exactly maxSourceBytes is thumbnailed");
   });
 
+  it("an image keeps the image limit when video.maxInputBytes is larger", async () => {
+    const bytes = await photo(400, 300);
+    const { repo, bare } = await setup({
+      maxSourceBytes: bytes.length - 1,
+      video: { maxInputBytes: bytes.length * 10 },
+    });
+    const { record } = await bare.upload(bytes, { uploader: ALICE, contentType: "image/jpeg" });
+    await assert.rejects(
+      repo.thumbnail(ORIGIN, record.mediaId, { width: 96, height: 96, method: "crop" }),
+      { errcode: "M_TOO_LARGE", status: 413 },
+    );
+    const thumbnailer = createThumbnailer({
+      maxSourceBytes: 1000,
+      video: { maxInputBytes: 5000 },
+    });
+    assert.equal(thumbnailer.maxSourceBytesFor("image/png"), 1000);
+    assert.equal(thumbnailer.maxSourceBytesFor('Video/MP4; codecs="avc1"'), 5000);
+    assert.equal(thumbnailer.maxSourceBytes, 5000);
+  });
+
   it("over HTTP: 413 with errcode M_TOO_LARGE", async () => {
     const f = await createFixture({ limits: { maxThumbnailSourceBytes: 100 } });
     after(() => f.close());

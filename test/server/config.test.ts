@@ -44,6 +44,9 @@ describe("media server config validation", () => {
         /federation\.trustedKeyServers\[0\]\.verifyKeys/,
       ],
       [{ listen: { tls: { certFile: "a.crt" } } }, {}, /listen\.tls\.keyFile/],
+      [{ thumbnails: { video: { timeoutMs: -5 } } }, {}, /thumbnails\.video\.timeoutMs/],
+      [{ thumbnails: { video: { ffmpeg: "/x" } } }, {}, /thumbnails\.video\.ffmpeg/],
+      [{ thumbnails: { video: { memoryBytes: "lots" } } }, {}, /thumbnails\.video\.memoryBytes/],
     ];
     for (const [raw, env, message] of cases) {
       assert.throws(
@@ -57,6 +60,20 @@ describe("media server config validation", () => {
     }
     const ok = resolveConfig({ limits: { maxUploadBytes: "50MiB" } }, { MACHINE_ID: "7" }, "/srv");
     assert.equal(ok.limits.maxUploadBytes, 50 * 1024 * 1024);
+    const video = resolveConfig(
+      {
+        thumbnails: {
+          video: { ffmpegPath: "/opt/ffmpeg", memoryBytes: "768MiB", timeoutMs: 8000 },
+        },
+      },
+      { MACHINE_ID: "7" },
+      "/srv",
+    ).thumbnails.video;
+    assert.deepEqual(video, {
+      ffmpegPath: "/opt/ffmpeg",
+      memoryBytes: 768 * 1024 * 1024,
+      timeoutMs: 8000,
+    });
     assert.equal(ok.machineId, 7);
     assert.equal(ok.listen.port, 8008);
     assert.equal(ok.metadata.embedded, "/srv/data/metadata");

@@ -2,6 +2,7 @@
 // validates the options, builds the shared context, and wires the operations to it.
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Datastore, DatastoreEntry } from "../types.js";
+import { observeOp } from "../internal.js";
 import { createS3Context } from "./context.js";
 import { s3Get } from "./get.js";
 import { s3List, s3Sweep } from "./list.js";
@@ -68,9 +69,10 @@ export function s3Datastore(options: S3DatastoreOptions): S3Datastore {
     bucket: ctx.bucket,
     prefix: ctx.prefix,
     capabilities: { list: true, url: hasUrl, readOnly: ctx.readOnly },
-    put: (source, putOptions) => s3Put(ctx, source, putOptions),
-    get: (key, getOptions) => s3Get(ctx, key, getOptions),
-    head: (key) => s3Head(ctx, key),
+    put: (source, putOptions) =>
+      observeOp(ctx.id, "put", () => s3Put(ctx, source, putOptions), true),
+    get: (key, getOptions) => observeOp(ctx.id, "get", () => s3Get(ctx, key, getOptions)),
+    head: (key) => observeOp(ctx.id, "head", () => s3Head(ctx, key)),
     delete: (key) => s3Delete(ctx, key),
     list: (listOptions) => s3List(ctx, listOptions),
     sweep: (sweepOptions) => s3Sweep(ctx, sweepOptions),

@@ -5,8 +5,26 @@ import { optionalInt } from "../request.js";
 import { sendJson } from "../response.js";
 import { GET } from "../target.js";
 
+// MSC4034: the user's limits beside `m.upload.size`, and their usage at its own endpoint.
+// A limit that is not set is left out, as a client reads absence as "no limit".
 async function config(request: MediaRequest): Promise<void> {
-  sendJson(request.res, 200, request.settings.repo.config());
+  const { repo, quota, logger } = request.settings;
+  const body: Record<string, number> = { ...repo.config() };
+  if (quota && request.user) {
+    const limits = await quota.limitsFor(request.user.userId, logger);
+    if (limits.maxBytes !== undefined) body["org.matrix.msc4034.storage.size"] = limits.maxBytes;
+    if (limits.maxFiles !== undefined)
+      body["org.matrix.msc4034.storage.max_files"] = limits.maxFiles;
+  }
+  sendJson(request.res, 200, body);
+}
+
+async function usage(request: MediaRequest): Promise<void> {
+  const stats = await request.settings.repo.usage(request.requiredUser.userId);
+  sendJson(request.res, 200, {
+    "org.matrix.msc4034.storage.used": stats.bytes,
+    "org.matrix.msc4034.storage.files": stats.count,
+  });
 }
 
 async function previewUrl(request: MediaRequest): Promise<void> {
@@ -25,6 +43,7 @@ async function previewUrl(request: MediaRequest): Promise<void> {
 /** @internal */
 export const configRoutes: readonly MediaRoute[] = [
   { name: "config", apis: ["client", "legacy"], path: "config", methods: GET, handle: config },
+  { name: "usage", apis: ["msc4034"], path: "usage", methods: GET, handle: usage },
   {
     name: "preview_url",
     apis: ["client", "legacy"],

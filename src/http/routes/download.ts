@@ -2,6 +2,7 @@
 // redirects to the datastore, and the frozen unauthenticated legacy route.
 import { MediaError } from "../../errors.js";
 import type { MediaRoute, MediaRequest } from "../context.js";
+import { chargeDownload } from "../download-limit.js";
 import { etagMatches, parseRange } from "../headers.js";
 import { mediaIdsOf, optionalBool, optionalInt } from "../request.js";
 import { mediaHeaders, recordEntity, sendBody, sendError } from "../response.js";
@@ -59,6 +60,7 @@ async function download(request: MediaRequest): Promise<void> {
     });
     return sendBody(req, res, wanted ? 206 : 200, headers);
   }
+  await chargeDownload(request, "download", wanted ? wanted.end - wanted.start + 1 : record.size);
   const body = await repo.read(record, { range: wanted, allowRedirect, signal });
   if (body.redirect) {
     const headers = mediaHeaders({ cacheControl: "no-store", extra: { Location: body.redirect } });

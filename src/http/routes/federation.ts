@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { MediaError } from "../../errors.js";
 import type { MediaRepository } from "../../repository/types.js";
 import type { MediaRoute, MediaRequest } from "../context.js";
+import { chargeDownload } from "../download-limit.js";
 import { mediaIdOf, optionalInt, parseThumbnailQuery } from "../request.js";
 import {
   mediaHeaders,
@@ -56,6 +57,9 @@ async function federationDownload(request: MediaRequest): Promise<void> {
   const timeoutMs = optionalInt(request.query, "timeout_ms");
   const origin = await localOriginOf(repo, mediaId);
   const record = await repo.lookup(origin, mediaId, { timeoutMs });
+  if (request.req.method !== "HEAD") {
+    await chargeDownload(request, "federation_download", record.size);
+  }
   const body = await repo.read(record);
   return sendMultipart(request, recordEntity(record), body);
 }
@@ -66,6 +70,9 @@ async function federationThumbnail(request: MediaRequest): Promise<void> {
   const query = parseThumbnailQuery(request.query);
   const origin = await localOriginOf(repo, mediaId);
   const thumb = await repo.thumbnail(origin, mediaId, query);
+  if (request.req.method !== "HEAD") {
+    await chargeDownload(request, "federation_thumbnail", thumb.buffer.length);
+  }
   return sendMultipart(request, thumbnailEntity(thumb), {
     buffer: thumb.buffer,
     size: thumb.buffer.length,

@@ -1,6 +1,7 @@
 // The route table: a family of routes is one file in this directory and one line here.
 import type { MediaRoute } from "../context.js";
 import { adminRoutes } from "./admin.js";
+import { adminUserRoutes } from "./admin-users.js";
 import { configRoutes } from "./config.js";
 import { downloadRoutes } from "./download.js";
 import { federationRoutes } from "./federation.js";
@@ -14,5 +15,6 @@ export const MEDIA_ROUTES: readonly MediaRoute[] = [
   ...thumbnailRoutes,
   ...uploadRoutes,
   ...adminRoutes,
+  ...adminUserRoutes,
   ...federationRoutes,
 ];

@@ -1,6 +1,7 @@
 // GET/HEAD …/thumbnail/{serverName}/{mediaId}: always an inline image from the repository.
 import { MediaError } from "../../errors.js";
 import type { MediaRoute, MediaRequest } from "../context.js";
+import { chargeDownload } from "../download-limit.js";
 import { etagMatches } from "../headers.js";
 import { mediaIdsOf, parseThumbnailQuery } from "../request.js";
 import { mediaHeaders, sendBody, thumbnailEntity } from "../response.js";
@@ -25,6 +26,7 @@ async function thumbnail(request: MediaRequest): Promise<void> {
     return sendBody(req, res, 304, mediaHeaders({ entity, cacheControl }));
   }
   const headers = mediaHeaders({ entity, cacheControl, size: thumb.buffer.length });
+  if (req.method !== "HEAD") await chargeDownload(request, "thumbnail", thumb.buffer.length);
   return sendBody(req, res, 200, headers, { buffer: thumb.buffer });
 }
 

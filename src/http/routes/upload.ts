@@ -8,6 +8,12 @@ import { idleBoundedBody } from "../guards.js";
 import { canonicalContentType, safeFilename } from "../media-type.js";
 import { declaredLength, mediaIdsOf } from "../request.js";
 import { sendJson } from "../response.js";
+import {
+  admitUpload,
+  quotaBoundedBody,
+  userLimitExceeded,
+  type UploadAllowance,
+} from "../upload-quota.js";
 
 /**
  * What a user over `limits.maxPendingPerUser` is told to wait: a reservation frees when one of
@@ -27,8 +33,34 @@ function uploadOptions(request: MediaRequest) {
   };
 }
 
-/** Runs an upload in one of the user's upload slots, over a body that may not idle. */
-async function withUploadSlot<T>(
+/** The quota check before a body is read: `undefined` when no quota is configured. */
+function admitQuota(
+  request: MediaRequest,
+  declared: number | undefined,
+): Promise<UploadAllowance> | undefined {
+  const { quota, repo, logger } = request.settings;
+  if (!quota) return undefined;
+  return admitUpload(quota, repo, request.requiredUser.userId, declared, logger);
+}
+
+/**
+ * Runs an upload in one of the user's upload slots, over a body that may not idle and may not
+ * outgrow the user's quota; a stored upload is then counted in the user's windows.
+ */
+async function withUploadSlot<T extends { record: { size: number } }>(
+  request: MediaRequest,
+  run: (body: AsyncIterable<Uint8Array>) => Promise<T>,
+): Promise<T> {
+  const allowance = await admitQuota(request, declaredLength(request.req));
+  const result = await inSlot(request, (body) => {
+    if (allowance?.maxBytes === undefined) return run(body);
+    return run(quotaBoundedBody(body, allowance.maxBytes, allowance.refuse));
+  });
+  await allowance?.record(result.record.size);
+  return result;
+}
+
+async function inSlot<T>(
   request: MediaRequest,
   run: (body: AsyncIterable<Uint8Array>) => Promise<T>,
 ): Promise<T> {
@@ -69,10 +101,19 @@ async function uploadPending(request: MediaRequest): Promise<void> {
 }
 
 async function create(request: MediaRequest): Promise<void> {
+  const { repo, quota, logger } = request.settings;
+  const { userId } = request.requiredUser;
+  const maxPending = quota ? (await quota.limitsFor(userId, logger)).maxPending : undefined;
   let pending;
   try {
-    pending = await request.settings.repo.createPending(request.requiredUser.userId);
+    pending = await repo.createPending(userId, {
+      ...(maxPending !== undefined && { maxPendingPerUser: maxPending }),
+    });
   } catch (error) {
+    if (quota && MediaError.is(error) && error.errcode === "M_LIMIT_EXCEEDED") {
+      // With quotas, the pending bound is an account limit like the others.
+      throw userLimitExceeded(quota, "You have reached your quota of pending uploads");
+    }
     if (MediaError.is(error) && error.status === 429 && error.retryAfterMs === undefined) {
       throw new MediaError(error.errcode, error.message, {
         retryAfterMs: PENDING_RETRY_MS,

@@ -1,11 +1,22 @@
 // The PostgreSQL backend's methods, over an explicit state: the pool, the statements, and
 // whether the schema is known to be migrated.
 import { createHash } from "node:crypto";
+import {
+  expiredLocalStatement,
+  statisticsCountStatement,
+  statisticsStatement,
+  toStatistics,
+  uploaderCountStatement,
+  uploaderPageStatement,
+  type BoundStatement,
+  type CountedPage,
+} from "../admin.js";
 import type { MediaAccess, MetadataBackend } from "../checked.js";
 import { cannotOverwrite, pendingLimit, pendingNotFound } from "../errors.js";
 import type { UploaderCursor } from "../order.js";
 import { rowCodec, type Row } from "../sql/codec.js";
 import { postgresDialect as dialect } from "../sql/dialect.js";
+import { MEDIA_COLUMNS, tables } from "../sql/columns.js";
 import type { MediaRecord, MigrationResult, PendingUpload, ThumbnailRecord } from "../types.js";
 import type { NormalTarget } from "../validate.js";
 import { inTransaction, pgCode, type PgClientLike, type PgPoolLike } from "./client.js";
@@ -76,6 +87,25 @@ async function run(
       ? { name: state.statementPrefix + name, text, values }
       : { text, values },
   );
+}
+
+/** A statement built per query (the admin orders), run unnamed. */
+async function runBuilt(state: PostgresState, statement: BoundStatement): Promise<Row[]> {
+  if (!state.migrated) await migrate(state);
+  return (await state.pool.query(statement)).rows as Row[];
+}
+
+/** Rows carrying `total_count`, or the count of `count` when a page past the end has none. */
+async function counted<T>(
+  state: PostgresState,
+  page: BoundStatement,
+  count: BoundStatement,
+  map: (row: Row) => T,
+): Promise<CountedPage<T>> {
+  const rows = await runBuilt(state, page);
+  const total =
+    rows.length > 0 ? Number(rows[0]!.total_count) : Number((await runBuilt(state, count))[0]!.n);
+  return { items: rows.map(map), total };
 }
 
 /** Single statements that lock several rows can deadlock with each other; PostgreSQL aborts one, which is retried. */
@@ -235,9 +265,7 @@ export function postgresBackend(state: PostgresState): MetadataBackend {
     putThumbnail: (thumbnail) => putThumbnail(state, thumbnail),
     getThumbnails: async (origin, mediaId) =>
       (await all(state, "getThumbnails", [origin, mediaId])).map(codec.toThumbnail),
-    // --- Background jobs: local retention and orphan blob collection ---
-    listLocalMediaAccessedBefore: async (before, limit) =>
-      mediaList(await all(state, "localBefore", [before, limit])),
+    // --- Background jobs: orphan blob collection ---
     getThumbnailsBySha256: async (sha256) =>
       (await all(state, "thumbnailsBySha256", [sha256])).map(codec.toThumbnail),
     getPreview: async (url, bucket, language) => {
@@ -249,6 +277,31 @@ export function postgresBackend(state: PostgresState): MetadataBackend {
     getUsage: async (userId) => {
       const row = await first(state, "usage", [userId]);
       return codec.toUsage(row);
+    },
+    pageMediaByUploader: (uploader, query) => {
+      const table = tables(state.schema).media;
+      return counted(
+        state,
+        uploaderPageStatement(dialect, table, MEDIA_COLUMNS, uploader, query),
+        uploaderCountStatement(dialect, table, uploader),
+        codec.toMedia,
+      );
+    },
+    listExpiredLocalMedia: async (query) =>
+      mediaList(
+        await runBuilt(
+          state,
+          expiredLocalStatement(dialect, tables(state.schema).media, MEDIA_COLUMNS, query),
+        ),
+      ),
+    getUserMediaStatistics: (query) => {
+      const table = tables(state.schema).media;
+      return counted(
+        state,
+        statisticsStatement(dialect, table, query),
+        statisticsCountStatement(dialect, table, query),
+        toStatistics,
+      );
     },
     migrate: () => migrate(state),
     // The pool is the caller's: nothing of ours to release.

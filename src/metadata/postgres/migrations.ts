@@ -93,10 +93,10 @@ CREATE TABLE ${s}.mmk_usage (
     },
     {
       version: 2,
-      name: "local media by last access (local retention)",
+      name: "local media by last access (the admin API's delete by date)",
       sql: `
-CREATE INDEX IF NOT EXISTS mmk_media_local_access ON ${s}.mmk_media (last_access_at)
-  WHERE kind = 'local' AND NOT protected;
+CREATE INDEX mmk_media_local_access ON ${s}.mmk_media (last_access_at)
+  WHERE kind = 'local' AND NOT protected AND NOT quarantined;
 `,
     },
   ];

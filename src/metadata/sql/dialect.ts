@@ -15,6 +15,10 @@ export interface SqlDialect {
   fromBoolean(value: unknown): boolean;
   /** `column` is false, in the form the partial indexes are declared with. */
   isFalse(column: string): string;
+  /** `column` compared by code point whatever the database's collation. */
+  binary(column: string): string;
+  /** The ASCII case-insensitive `LIKE` operator. */
+  likeInsensitive: string;
 }
 
 /** @internal */
@@ -26,6 +30,8 @@ export const postgresDialect: SqlDialect = {
   toBoolean: (value) => value,
   fromBoolean: (value) => value === true,
   isFalse: (column) => `NOT ${column}`,
+  binary: (column) => `${column} COLLATE "C"`,
+  likeInsensitive: "ILIKE",
 };
 
 /** @internal */
@@ -34,6 +40,9 @@ export const sqliteDialect: SqlDialect = {
   toBoolean: (value) => (value ? 1 : 0),
   fromBoolean: (value) => value === 1,
   isFalse: (column) => `${column} = 0`,
+  // BINARY, SQLite's default collation, already compares code points.
+  binary: (column) => column,
+  likeInsensitive: "LIKE",
 };
 
 /** Fills a statement's placeholders in order. */

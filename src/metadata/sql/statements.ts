@@ -52,14 +52,7 @@ function mediaStatements(dialect: SqlDialect, table: Tables) {
 WHERE kind = 'remote' AND ${dialect.isFalse("protected")} AND last_access_at < ${p()}
 ORDER BY last_access_at, origin, media_id LIMIT ${p()}`,
     ),
-    // --- Background jobs: local retention and orphan blob collection ---
-    /** before, limit */
-    localBefore: sql(
-      dialect,
-      (p) => `SELECT ${MEDIA_COLUMNS} FROM ${table.media}
-WHERE kind = 'local' AND ${dialect.isFalse("protected")} AND last_access_at < ${p()}
-ORDER BY last_access_at, origin, media_id LIMIT ${p()}`,
-    ),
+    // --- Background jobs: orphan blob collection ---
     /** sha256 */
     thumbnailsBySha256: sql(
       dialect,

@@ -2,10 +2,21 @@
 // handle, its prepared statements and whether it is closed. Every write is a `BEGIN
 // IMMEDIATE` transaction, so its reads cannot go stale under another process's write.
 import type Database from "better-sqlite3";
+import {
+  expiredLocalStatement,
+  statisticsCountStatement,
+  statisticsStatement,
+  toStatistics,
+  uploaderCountStatement,
+  uploaderPageStatement,
+  type BoundStatement,
+  type CountedPage,
+} from "../admin.js";
 import type { MediaAccess, MetadataBackend } from "../checked.js";
 import { publishMigrate } from "../diagnostics.js";
 import { cannotOverwrite, pendingLimit, pendingNotFound } from "../errors.js";
 import { compareThumbnails, type UploaderCursor } from "../order.js";
+import { MEDIA_COLUMNS } from "../sql/columns.js";
 import { rowCodec, type Row } from "../sql/codec.js";
 import { sqliteDialect as dialect } from "../sql/dialect.js";
 import type { MediaRecord, MigrationResult, PendingUpload, QuarantineResult } from "../types.js";
@@ -21,13 +32,15 @@ export interface SqliteState {
   readonly file: string;
   /** Prepared once the schema is migrated. */
   statements: SqliteStatements | undefined;
+  /** Statements built per query (the admin orders), prepared once each. */
+  readonly built: Map<string, Database.Statement>;
   migration: MigrationResult | undefined;
   closed: boolean;
 }
 
 /** @internal */
 export function sqliteState(db: Database.Database, file: string): SqliteState {
-  return { db, file, statements: undefined, migration: undefined, closed: false };
+  return { db, file, statements: undefined, built: new Map(), migration: undefined, closed: false };
 }
 
 function assertOpen(state: SqliteState): void {
@@ -154,6 +167,25 @@ function completePending(state: SqliteState, record: MediaRecord, now: number): 
   });
 }
 
+function runBuilt(state: SqliteState, statement: BoundStatement): Row[] {
+  prepared(state);
+  let compiled = state.built.get(statement.text);
+  if (!compiled) state.built.set(statement.text, (compiled = state.db.prepare(statement.text)));
+  return compiled.all(...statement.values) as Row[];
+}
+
+function counted<T>(
+  state: SqliteState,
+  page: BoundStatement,
+  count: BoundStatement,
+  map: (row: Row) => T,
+): CountedPage<T> {
+  const rows = runBuilt(state, page);
+  const total =
+    rows.length > 0 ? Number(rows[0]!.total_count) : Number(runBuilt(state, count)[0]!.n);
+  return { items: rows.map(map), total };
+}
+
 /** @internal The backend of `sqliteMetadataStore`. */
 export function sqliteBackend(state: SqliteState): MetadataBackend {
   const media = (row: unknown) => (row === undefined ? undefined : codec.toMedia(row as Row));
@@ -192,9 +224,7 @@ export function sqliteBackend(state: SqliteState): MetadataBackend {
       write(state, (statements) => statements.putThumbnail.run(...codec.fromThumbnail(thumbnail))),
     getThumbnails: (origin, mediaId) =>
       (prepared(state).getThumbnails.all(origin, mediaId) as Row[]).map(codec.toThumbnail),
-    // --- Background jobs: local retention and orphan blob collection ---
-    listLocalMediaAccessedBefore: (before, limit) =>
-      mediaList(prepared(state).localBefore.all(before, limit)),
+    // --- Background jobs: orphan blob collection ---
     getThumbnailsBySha256: (sha256) =>
       (prepared(state).thumbnailsBySha256.all(sha256) as Row[]).map(codec.toThumbnail),
     getPreview: (url, bucket, language) => {
@@ -209,6 +239,22 @@ export function sqliteBackend(state: SqliteState): MetadataBackend {
       const row = prepared(state).usage.get(userId) as Row | undefined;
       return codec.toUsage(row);
     },
+    pageMediaByUploader: (uploader, query) =>
+      counted(
+        state,
+        uploaderPageStatement(dialect, "mmk_media", MEDIA_COLUMNS, uploader, query),
+        uploaderCountStatement(dialect, "mmk_media", uploader),
+        codec.toMedia,
+      ),
+    listExpiredLocalMedia: (query) =>
+      mediaList(runBuilt(state, expiredLocalStatement(dialect, "mmk_media", MEDIA_COLUMNS, query))),
+    getUserMediaStatistics: (query) =>
+      counted(
+        state,
+        statisticsStatement(dialect, "mmk_media", query),
+        statisticsCountStatement(dialect, "mmk_media", query),
+        toStatistics,
+      ),
     migrate: async () => {
       assertOpen(state);
       return migrate(state);

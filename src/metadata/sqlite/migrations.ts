@@ -77,11 +77,11 @@ CREATE TABLE mmk_usage (
 `,
   },
   {
-    // Local media retention lists local media by last access.
+    // Local media by last access (the admin API's delete by date).
     version: 2,
     sql: `
-CREATE INDEX IF NOT EXISTS mmk_media_local_access ON mmk_media (last_access_at)
-  WHERE kind = 'local' AND protected = 0;
+CREATE INDEX mmk_media_local_access ON mmk_media (last_access_at)
+  WHERE kind = 'local' AND protected = 0 AND quarantined = 0;
 `,
   },
 ];
