@@ -374,10 +374,8 @@ export interface MediaRepository {
   /** Bytes and count of a user's local media (the metadata store's `getUsage`). */
   usage(userId: string): Promise<UsageStats>;
   /**
-   * Changes limits on the running repository (a config reload): `maxUploadBytes` and
-   * `maxPendingPerUser`, read on each request. Checked like the options at construction; a
-   * refused value throws a `ConfigError` and changes nothing. Uploads in flight keep the
-   * bound they started with.
+   * Changes `maxUploadBytes` and `maxPendingPerUser` live (a config reload), checked as at
+   * construction: a refused value throws a `ConfigError` and changes nothing.
    */
   updateLimits(limits: Partial<LiveRepositoryLimits>): void;
   /**
