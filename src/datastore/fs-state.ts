@@ -56,8 +56,23 @@ function isAlive(pid: number): boolean {
  */
 export const PROCESS_TOKEN = randomBytes(4).toString("hex");
 
-/** `<host>.<pid>.<process token>.<random>.tmp`; the token is absent in files of older versions. */
-const TEMP_NAME = /^(.+)\.(\d+)\.(?:([0-9a-f]{8})\.)?[0-9a-f]+\.tmp$/;
+/**
+ * `<host>.<pid>.<process token>.<16 hex>.tmp`. The random part's fixed length keeps the parse
+ * unambiguous when the token happens to be all digits (it could otherwise read as the pid, with
+ * the real pid folded into the host).
+ */
+const TEMP_NAME = /^(.+)\.(\d+)\.([0-9a-f]{8})\.[0-9a-f]{16}\.tmp$/;
+/** `<host>.<pid>.<random>.tmp`: files of older versions, without a token. */
+const OLD_TEMP_NAME = /^(.+)\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+/** Host, pid and token of a temporary file's name. @internal */
+export function parseTemporaryName(
+  name: string,
+): { host: string; pid: number; token: string | undefined } | undefined {
+  const parts = TEMP_NAME.exec(name) ?? OLD_TEMP_NAME.exec(name);
+  if (!parts) return undefined;
+  return { host: parts[1]!, pid: Number(parts[2]), token: parts[3] };
+}
 
 /** The name a put of this process streams into. @internal */
 export function temporaryName(state: FsState): string {
@@ -70,10 +85,10 @@ export function temporaryName(state: FsState): string {
  * our PID — a container restart — or another host sharing the filesystem).
  */
 async function isStale(state: FsState, name: string, file: string): Promise<boolean | undefined> {
-  const parts = TEMP_NAME.exec(name);
-  const pid = parts ? Number(parts[2]) : undefined;
-  const onThisHost = parts?.[1] === state.host;
-  const ours = onThisHost && pid === process.pid && parts?.[3] === PROCESS_TOKEN;
+  const parts = parseTemporaryName(name);
+  const pid = parts?.pid;
+  const onThisHost = parts?.host === state.host;
+  const ours = onThisHost && pid === process.pid && parts?.token === PROCESS_TOKEN;
   if (ours) return false;
   if (onThisHost && pid !== process.pid && !isAlive(pid!)) return true;
   const st = await lstat(file).catch(() => undefined);

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { fsDatastore } from "../../src/datastore/index.js";
+import { parseTemporaryName } from "../../src/datastore/fs-state.js";
 import { ConfigError, MediaError } from "../../src/errors.js";
 import { tempDir } from "../harness/tmp.js";
 
@@ -34,6 +35,31 @@ async function walkFiles(dir: string, skip: string): Promise<string[]> {
 
 const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 const isCode = (errcode: string) => (err: unknown) => MediaError.is(err) && err.errcode === errcode;
+
+describe("fs datastore temp file names", () => {
+  it("parse unambiguously when the process token is all digits", () => {
+    // A token of 8 decimal digits once read as the pid, with the pid folded into the host: the
+    // sweep then took a live writer's file for another host's and a dead one's for a live one.
+    assert.deepEqual(parseTemporaryName("vm.7727.87910638.caf3a48cd78c4f3b.tmp"), {
+      host: "vm",
+      pid: 7727,
+      token: "87910638",
+    });
+    assert.deepEqual(parseTemporaryName("media-1.dc2.example.12.0a1b2c3d.0123456789abcdef.tmp"), {
+      host: "media-1.dc2.example",
+      pid: 12,
+      token: "0a1b2c3d",
+    });
+    // Files of versions without a token.
+    assert.deepEqual(parseTemporaryName("vm.12.1234.tmp"), {
+      host: "vm",
+      pid: 12,
+      token: undefined,
+    });
+    assert.deepEqual(parseTemporaryName("vm.12.bb.tmp"), { host: "vm", pid: 12, token: undefined });
+    assert.equal(parseTemporaryName("notes.txt"), undefined);
+  });
+});
 
 describe("fsDatastore", () => {
   const dirs: Array<{ cleanup(): Promise<void> }> = [];
