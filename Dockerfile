@@ -14,7 +14,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm install --no-save --omit=dev --no-audit --no-fund prom-client@15.1.3
 
 # The build, with dev dependencies: TypeScript compiles src/ into dist/. No native addon is
 # needed to compile, so install scripts are skipped.
@@ -29,6 +30,11 @@ RUN npm run build
 # The runtime: dist/ and production node_modules, run as the unprivileged `node` user.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# ffmpeg makes video thumbnails (in a sandbox; prlimit comes with util-linux). The image also
+# carries prom-client (an optional peer of the package), so `metrics.listen` works as is.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
