@@ -2,7 +2,7 @@
 // each a few lines, every label from a bounded set (never a media ID, user ID or URL).
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type * as PromClient from "prom-client";
-import { hotHistogram } from "./hot-histogram.js";
+import { hotCounter, hotHistogram } from "./hot-metrics.js";
 import { boundedLabel, methodLabel, nameLabel } from "./labels.js";
 
 /** What the collectors need to build their metrics. @internal */
@@ -40,35 +40,8 @@ function builders(ctx: CollectorContext) {
   return {
     counter: (n: string, help: string, labelNames: readonly string[] = []) =>
       new ctx.prom.Counter({ name: name(n), help, labelNames, registers }),
-    /**
-     * A counter for the per-request path: increments add up in a plain map under a joined key
-     * and reach prom-client when it collects (a scrape), so a request pays one map lookup
-     * rather than prom-client's label validation and hashing.
-     */
-    hotCounter(n: string, help: string, labelNames: readonly string[]) {
-      const pending = new Map<string, { labels: Record<string, string>; value: number }>();
-      new ctx.prom.Counter({
-        name: name(n),
-        help,
-        labelNames,
-        registers,
-        collect() {
-          for (const { labels, value } of pending.values()) this.inc(labels, value);
-          pending.clear();
-        },
-      });
-      return (values: readonly string[], value = 1): void => {
-        const key = values.join("\u0000");
-        const entry = pending.get(key);
-        if (entry) {
-          entry.value += value;
-          return;
-        }
-        const labels: Record<string, string> = {};
-        labelNames.forEach((label, i) => (labels[label] = values[i]!));
-        pending.set(key, { labels, value });
-      };
-    },
+    hotCounter: (n: string, help: string, labelNames: readonly string[]) =>
+      hotCounter(ctx.prom, ctx.registry, name(n), help, labelNames),
     hotHistogram: (n: string, help: string, labelNames: readonly string[]) =>
       hotHistogram(ctx.registry, name(n), help, labelNames, LATENCY_BUCKETS),
     histogram: (n: string, help: string, labelNames: readonly string[] = []) =>

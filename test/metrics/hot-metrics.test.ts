@@ -2,8 +2,9 @@
 // Histogram and Counter would for the same observations.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Histogram, Registry } from "prom-client";
-import { hotHistogram } from "../../src/metrics/hot-histogram.js";
+import * as prom from "prom-client";
+import { Counter, Histogram, Registry } from "prom-client";
+import { hotCounter, hotHistogram } from "../../src/metrics/hot-metrics.js";
 
 describe("hot histogram", () => {
   it("exposes the same text as prom-client's Histogram, and resets with the registry", async () => {
@@ -37,5 +38,33 @@ describe("hot histogram", () => {
     ours.resetMetrics();
     theirs.resetMetrics();
     assert.equal(await ours.metrics(), await theirs.metrics());
+  });
+
+  it("hot counter: the same text as prom-client's Counter, before and after a reset", async () => {
+    const theirs = new Registry();
+    const ours = new Registry();
+    const counter = new Counter({
+      name: "t_total",
+      help: "c",
+      labelNames: ["route", "status"],
+      registers: [theirs],
+    });
+    const inc = hotCounter(prom, ours, "t_total", "c", ["route", "status"]);
+    for (const [route, status, n] of [
+      ["download", "200", 1],
+      ["download", "200", 1],
+      ["upload", "413", 5],
+    ] as const) {
+      counter.inc({ route, status }, n);
+      inc([route, status], n);
+    }
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    inc(["download", "200"]);
+    counter.inc({ route: "download", status: "200" });
+    assert.equal(await ours.metrics(), await theirs.metrics(), "values added after a collect");
+    inc(["upload", "200"]);
+    ours.resetMetrics();
+    theirs.resetMetrics();
+    assert.equal(await ours.metrics(), await theirs.metrics(), "a reset drops uncollected values");
   });
 });

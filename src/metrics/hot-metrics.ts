@@ -1,7 +1,8 @@
-// A histogram for the per-request path. prom-client's own validates and hashes the labels and
-// builds a closure on every observation; this one keeps each series' bucket counts in a plain
-// map under a joined key and answers the registry with prom-client's histogram shape, so a
-// request pays one map lookup and a few additions.
+// A counter and a histogram for the per-request path. prom-client's own validate and hash the
+// labels (and the histogram builds a closure) on every observation; these keep their values
+// in a plain map under the joined label values, so a request pays one map lookup and a few
+// additions. The counter hands its sums to a prom-client Counter when the registry collects;
+// the histogram answers the registry itself, in prom-client's histogram shape.
 import type * as PromClient from "prom-client";
 
 interface Series {
@@ -78,5 +79,48 @@ export function hotHistogram(
     s.counts[i]!++;
     s.sum += value;
     s.count++;
+  };
+}
+
+/** Adds `value` (default 1) for the label values given in `labelNames`' order. @internal */
+export type HotIncrement = (values: readonly string[], value?: number) => void;
+
+/**
+ * Registers a counter named `name` in `registry` and returns its increment function.
+ * @internal
+ */
+export function hotCounter(
+  prom: typeof PromClient,
+  registry: PromClient.Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+): HotIncrement {
+  const pending = new Map<string, { labels: Record<string, string>; value: number }>();
+  const counter = new prom.Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      for (const { labels, value } of pending.values()) this.inc(labels, value);
+      pending.clear();
+    },
+  });
+  const reset = counter.reset.bind(counter);
+  counter.reset = () => {
+    pending.clear();
+    reset();
+  };
+  return (values, value = 1) => {
+    const key = values.join("\u0000");
+    const entry = pending.get(key);
+    if (entry) {
+      entry.value += value;
+      return;
+    }
+    const labels: Record<string, string> = {};
+    labelNames.forEach((label, i) => (labels[label] = values[i]!));
+    pending.set(key, { labels, value });
   };
 }
