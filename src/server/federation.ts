@@ -38,6 +38,11 @@ function createCoordinator(config: MediaServerConfig, logger: ServerLogger): Coo
         ...(config.cache.redis?.namespace && {
           namespace: `${config.cache.redis.namespace}:coord`,
         }),
+        // One bound for every Redis command of the process: past it the cache misses and
+        // the coordinator fails open to a local lock.
+        ...(config.cache.redis?.commandTimeoutMs !== undefined && {
+          commandTimeoutMs: config.cache.redis.commandTimeoutMs,
+        }),
         logger,
       }),
     );

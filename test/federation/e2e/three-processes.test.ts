@@ -54,7 +54,12 @@ describe(
           },
         ],
         metadata: { postgres: db.url },
-        cache: { memory: { maxBytes: "8MiB" }, redis: { shards: shards.map((s) => s.url) } },
+        cache: {
+          memory: { maxBytes: "8MiB" },
+          // Exactly once holds while Redis answers within the command timeout (past it the
+          // lock fails open by design); a generous bound keeps that true on a busy machine.
+          redis: { shards: shards.map((s) => s.url), commandTimeoutMs: 5000 },
+        },
       };
       for (const [i, port] of ports.entries()) {
         const { raw } = await peerConfig(tls, {
