@@ -3,6 +3,7 @@
 // when Redis fails, a timeout wrapper); download bytes use a leaky bucket script of our own
 // (the library has no draining bucket with an overflow). Keys are spread over the shards with
 // the same HashRing as the cache, so every process sends a key to the same shard.
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
 import type {
@@ -311,9 +312,8 @@ function downloadBucket(
     const client = clients[indexFor(key)]!;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const answer = client.eval(
-        LEAKY_BUCKET_SCRIPT,
-        1,
+      const answer = runLeakyBucket(
+        client,
         `${namespace}:dl:${key}`,
         bytes,
         admitLevel(rule, bytes),
@@ -331,4 +331,23 @@ function downloadBucket(
       clearTimeout(timer);
     }
   };
+}
+
+const LEAKY_BUCKET_SHA = createHash("sha1").update(LEAKY_BUCKET_SCRIPT).digest("hex");
+
+/**
+ * The bucket script by its hash (a download sends 40 bytes, not the script); the script itself
+ * only when this Redis has not seen it yet (`NOSCRIPT`, e.g. after a restart).
+ */
+async function runLeakyBucket(
+  client: Redis,
+  key: string,
+  ...args: Array<string | number>
+): Promise<unknown> {
+  try {
+    return await client.evalsha(LEAKY_BUCKET_SHA, 1, key, ...args);
+  } catch (error) {
+    if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
+    return client.eval(LEAKY_BUCKET_SCRIPT, 1, key, ...args);
+  }
 }
